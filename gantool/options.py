@@ -1,0 +1,210 @@
+"""Option dataclasses become CLI flags, config files and saved run configs, so plugins write no Typer code.
+
+A field ``lambda_pixel: float = flag(1.0, "Weight of the L1 loss.")`` becomes ``--lambda-pixel FLOAT``
+with its help text; a ``bool`` becomes ``--name/--no-name``; a ``Literal`` becomes a choice. Values are
+merged in this order: dataclass default < ``--config run.toml`` < flags typed on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gantool.errors import UsageError
+from gantool.registry import suggest
+
+SUPPORTED_TYPES = (bool, int, float, str, Path)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionField:
+    """One dataclass field seen as a CLI option, remembering which dataclass it belongs to."""
+
+    owner: type
+    field: dataclasses.Field
+    annotation: Any
+
+    @property
+    def name(self) -> str:
+        return self.field.name
+
+    @property
+    def default(self) -> Any:
+        if self.field.default is not dataclasses.MISSING:
+            return self.field.default
+        if self.field.default_factory is not dataclasses.MISSING:
+            return self.field.default_factory()
+        return ...
+
+
+def option_fields(*option_classes: type | None) -> list[OptionField]:
+    """The fields of several option dataclasses, in order; a name used twice raises ``ValueError``."""
+    found: dict[str, OptionField] = {}
+    for option_class in option_classes:
+        if option_class is None:
+            continue
+        hints = typing.get_type_hints(option_class)
+        for field in dataclasses.fields(option_class):
+            if not field.init:
+                continue
+            if field.name in found:
+                raise ValueError(
+                    f"option {field.name!r} of {option_class.__name__} clashes with "
+                    f"{found[field.name].owner.__name__}.{field.name}; rename it"
+                )
+            _check_supported(option_class, field.name, hints[field.name])
+            found[field.name] = OptionField(owner=option_class, field=field, annotation=hints[field.name])
+    return list(found.values())
+
+
+def _check_supported(owner: type, name: str, annotation: Any) -> None:
+    base = _strip_optional(annotation)
+    if base in SUPPORTED_TYPES or typing.get_origin(base) is typing.Literal:
+        return
+    raise ValueError(f"option {owner.__name__}.{name} has type {annotation!r}; use bool, int, float, str, "
+                     "Path, a Literal, or one of these | None")
+
+
+def _strip_optional(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return annotation
+
+
+def cli_parameters(fields: Iterable[OptionField], default_panel: str | None = None) -> list[inspect.Parameter]:
+    """``inspect.Parameter`` objects, annotated for Typer, one per option field."""
+    parameters = []
+    for option in fields:
+        extra = option.field.metadata
+        declarations = [extra["flags"]] if "flags" in extra else [f"--{option.name.replace('_', '-')}"]
+        if "short" in extra:
+            declarations.append(extra["short"])
+        typer_option = typer.Option(
+            *declarations,
+            help=extra.get("help"),
+            rich_help_panel=extra.get("panel", default_panel),
+            min=extra.get("min"),
+            max=extra.get("max"),
+            show_default=True,
+        )
+        parameters.append(
+            inspect.Parameter(
+                option.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=option.default,
+                annotation=Annotated[option.annotation, typer_option],
+            )
+        )
+    return parameters
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read a flat TOML config (keys are option names with ``_`` or ``-``); sections are not used."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"config file '{path}' does not exist") from None
+    except OSError as error:
+        raise UsageError(f"cannot read config file '{path}': {error.strerror or error}") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"config file '{path}' is not valid TOML: {error}") from None
+    return {key.replace("-", "_"): value for key, value in values.items()}
+
+
+def merge_values(
+    fields: list[OptionField],
+    typed: Mapping[str, Any],
+    from_command_line: set[str],
+    config: Mapping[str, Any] | None = None,
+    config_path: Path | None = None,
+) -> dict[str, Any]:
+    """Final values: typed flags win over the config file, which wins over defaults.
+
+    Every unknown or ill-typed config key is reported at once, with a suggestion.
+    """
+    known = {option.name: option for option in fields}
+    values = {name: typed[name] for name in known}
+    problems = []
+    for key, value in (config or {}).items():
+        if key not in known:
+            problems.append(f"unknown option {key!r}{suggest(key, list(known))}")
+            continue
+        if key in from_command_line:
+            continue
+        try:
+            values[key] = coerce(value, known[key].annotation)
+        except ValueError as error:
+            problems.append(f"{key}: {error}")
+    if problems:
+        raise UsageError(f"config file '{config_path}': " + "; ".join(problems))
+    return values
+
+
+def coerce(value: Any, annotation: Any) -> Any:
+    """Convert a config-file value to the option's type, or raise ``ValueError`` saying why."""
+    if value is None:
+        return None
+    base = _strip_optional(annotation)
+    if typing.get_origin(base) is typing.Literal:
+        choices = typing.get_args(base)
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if base is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if base is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if base is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if base is str and isinstance(value, str | int | float):
+        return str(value)
+    if base is Path and isinstance(value, str):
+        return Path(value)
+    raise ValueError(f"expected {getattr(base, '__name__', base)}, got {value!r}")
+
+
+def build(option_class: type | None, values: Mapping[str, Any]) -> Any:
+    """Instantiate ``option_class`` from the merged values (its own fields only)."""
+    if option_class is None:
+        return None
+    names = {field.name for field in dataclasses.fields(option_class) if field.init}
+    return option_class(**{name: values[name] for name in names if name in values})
+
+
+def to_plain(options: Any) -> dict[str, Any]:
+    """A dataclass as JSON/TOML-friendly values (Paths as strings)."""
+    if options is None:
+        return {}
+    return {key: str(value) if isinstance(value, Path) else value
+            for key, value in dataclasses.asdict(options).items()}
+
+
+def dump_toml(values: Mapping[str, Any]) -> str:
+    """Write a flat mapping of scalars as TOML (``None`` values become comments), for saved run configs."""
+    lines = []
+    for key, value in values.items():
+        if value is None:
+            lines.append(f"# {key} = (not set)")
+        elif isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            lines.append(f"{key} = {value!r}")
+        else:
+            lines.append(f"{key} = {json.dumps(str(value), ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,207 @@
+"""Builds a fresh plugin manager: gantool's essential internals plus the ``gantool`` entry points.
+
+There is no module-level manager: every app (and every test) builds its own, so nothing leaks between
+them. A plugin that fails to import, misspells a hook, or breaks while registering its tasks is recorded
+and reported in one line; the CLI keeps working so the user can still list and uninstall plugins.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Literal
+
+import pluggy
+
+from gantool import hookspecs
+from gantool.errors import PluginError
+from gantool.registry import TaskRegistry, suggest
+
+ENTRY_POINT_GROUP = "gantool"
+PluginStatus = Literal["loaded", "blocked", "error"]
+
+
+@dataclass
+class PluginInfo:
+    """What ``gantool plugins list`` shows for one plugin."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    status: PluginStatus = "loaded"
+    error: str | None = None
+    tasks: list[str] = field(default_factory=list)
+    essential: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "error": self.error,
+            "tasks": list(self.tasks),
+        }
+
+
+@dataclass
+class PluginSystem:
+    """A loaded plugin manager with its task registry and the problems met while loading."""
+
+    manager: pluggy.PluginManager
+    registry: TaskRegistry
+    plugins: list[PluginInfo]
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per plugin that failed, for the CLI to show as warnings."""
+        return [f"plugin {info.name!r}: {info.error}" for info in self.plugins if info.status == "error"]
+
+    def info(self, name: str) -> PluginInfo:
+        for info in self.plugins:
+            if info.name == name:
+                return info
+        raise KeyError(name)
+
+
+def build_plugin_system(
+    *,
+    blocked: Iterable[str] = (),
+    allowed: Iterable[str] | None = None,
+    entry_points: Sequence[metadata.EntryPoint] | None = None,
+    extra_plugins: Sequence[tuple[str, object]] = (),
+    trace: bool = False,
+) -> PluginSystem:
+    """Create a plugin manager, load plugins one by one, and collect their tasks.
+
+    Args:
+        blocked: Entry-point names not to load (``GANTOOL_DISABLE_PLUGINS``).
+        allowed: If given, load only these entry-point names (``GANTOOL_PLUGINS``).
+        entry_points: Entry points to load instead of the installed ones (tests use this).
+        extra_plugins: ``(name, object)`` pairs registered directly, as if they were entry points.
+        trace: Print every hook call to stderr (``GANTOOL_TRACE_PLUGINS=1``).
+    """
+    from gantool import weights  # essential internal plugin: the last-resort weights resolver
+
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    manager.register(weights, name="gantool.weights")
+    infos = [PluginInfo(name="gantool.weights", module="gantool.weights", essential=True,
+                        distribution="gantool", version=_gantool_version())]
+
+    blocked_names = set(blocked) - {info.name for info in infos}  # essential internals cannot be blocked
+    allowed_names = set(allowed) if allowed is not None else None
+    for name in blocked_names:
+        manager.set_blocked(name)
+
+    if entry_points is None:
+        entry_points = _installed_entry_points()
+    for entry_point in entry_points:
+        info = PluginInfo(name=entry_point.name, module=entry_point.value, **_distribution_of(entry_point))
+        infos.append(info)
+        if manager.is_blocked(entry_point.name) or (
+            allowed_names is not None and entry_point.name not in allowed_names
+        ):
+            info.status = "blocked"
+            continue
+        _load_entry_point(manager, entry_point, info)
+
+    for name, plugin in extra_plugins:
+        info = PluginInfo(name=name, module=getattr(plugin, "__name__", type(plugin).__name__))
+        infos.append(info)
+        if manager.is_blocked(name):
+            info.status = "blocked"
+            continue
+        _register_checked(manager, plugin, info)
+
+    registry = TaskRegistry()
+    _collect_tasks(manager, registry, infos)
+    if trace:
+        manager.trace.root.setwriter(lambda message: sys.stderr.write(message))
+        manager.enable_tracing()
+    return PluginSystem(manager=manager, registry=registry, plugins=infos)
+
+
+def _installed_entry_points() -> list[metadata.EntryPoint]:
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    unique = {ep.name: ep for ep in found}  # the same distribution seen twice on sys.path counts once
+    return [unique[name] for name in sorted(unique)]
+
+
+def _distribution_of(entry_point: metadata.EntryPoint) -> dict[str, str | None]:
+    dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return {"distribution": None, "version": None}
+    return {"distribution": dist.metadata["Name"], "version": dist.version}
+
+
+def _gantool_version() -> str:
+    from gantool import __version__
+
+    return __version__
+
+
+def _load_entry_point(manager: pluggy.PluginManager, entry_point: metadata.EntryPoint, info: PluginInfo) -> None:
+    try:
+        plugin = entry_point.load()
+    except Exception as error:  # a broken plugin must not take the CLI down with it
+        info.status = "error"
+        info.error = f"failed to import {entry_point.value!r}: {_one_line(error)}"
+        return
+    _register_checked(manager, plugin, info)
+
+
+def _register_checked(manager: pluggy.PluginManager, plugin: object, info: PluginInfo) -> None:
+    """Register ``plugin``; unregister it again if it implements a hook that does not exist."""
+    try:
+        manager.register(plugin, name=info.name)
+    except (pluggy.PluginValidationError, ValueError) as error:
+        info.status = "error"
+        info.error = " ".join(str(error).split())  # pluggy's message spans lines; keep all of it on one
+        return
+    unknown = [caller.name for caller in manager.get_hookcallers(plugin) or [] if not caller.has_spec()]
+    if unknown:
+        manager.unregister(plugin)
+        hints = "; ".join(f"unknown hook {name!r}{suggest(name, hookspecs.HOOK_NAMES)}" for name in unknown)
+        info.status = "error"
+        info.error = hints
+
+
+def _collect_tasks(manager: pluggy.PluginManager, registry: TaskRegistry, infos: list[PluginInfo]) -> None:
+    """Call each plugin's ``gantool_register_tasks`` separately so every card is tied to its plugin."""
+    by_name = {info.name: info for info in infos}
+    for implementation in manager.hook.gantool_register_tasks.get_hookimpls():
+        info = by_name.get(implementation.plugin_name)
+        plugin_name = implementation.plugin_name
+
+        def register(spec: Any, _plugin: str = plugin_name) -> None:
+            registry.add(spec, _plugin)
+
+        try:
+            implementation.function(**{arg: register for arg in implementation.argnames})
+        except PluginError as error:
+            _mark_error(info, str(error))
+        except Exception as error:
+            _mark_error(info, f"gantool_register_tasks failed: {_one_line(error)}")
+    for info in infos:
+        info.tasks = registry.tasks_of(info.name)
+
+
+def _mark_error(info: PluginInfo | None, message: str) -> None:
+    if info is None:
+        return
+    info.status = "error"
+    info.error = message if info.error is None else f"{info.error}; {message}"
+
+
+def _one_line(error: BaseException) -> str:
+    """``ExceptionType: first line``, plus where it was raised, for a one-line report."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {text}{where}"

@@ -1,0 +1,97 @@
+"""The options every task shares: runtime, inference (batch pipeline + tiling), sampling and training.
+
+These dataclasses become CLI flags the same way a task's own option dataclasses do (see
+``gantool.options``), and they are what the engine receives. A task's own option names must not clash
+with these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+LrSchedule = Literal["constant", "linear", "cosine"]
+
+
+def flag(default: object, help: str, **extra: object) -> object:  # noqa: A002 - mirrors Typer's name
+    """A dataclass field with CLI help text (``metadata["help"]``) and optional CLI extras.
+
+    Extras understood by ``gantool.options``: ``short`` (``"-o"``), ``flags`` (full declaration such as
+    ``"--overwrite/--skip-existing"``), ``panel`` (help panel), ``min``/``max`` for numbers.
+    """
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(kw_only=True)
+class RuntimeOptions:
+    """Where and how tensors are computed."""
+
+    device: str = flag("auto", "auto, cpu, cuda, cuda:N or mps.", panel="Runtime")
+    precision: Precision = flag("auto", "auto: bf16 on CUDA that supports it, else fp16; fp32 on CPU.",
+                                panel="Runtime")
+    compile: bool = flag(False, "Compile the networks with torch.compile (slower start, faster steps).",
+                         panel="Runtime")
+
+
+@dataclass(kw_only=True)
+class InferenceOptions(RuntimeOptions):
+    """Flags of every image-to-image verb (``upscale``, ``colorize``, ``translate`` ...)."""
+
+    output: Path | None = flag(None, "Output folder (default: next to each input, with --suffix).", short="-o")
+    model: str | None = flag(None, "Model name (see `gantool models list`) or path to a .safetensors file.",
+                             short="-m")
+    tile: str = flag("auto", "Tile size in input pixels, 0 for none, or auto (from free memory).",
+                     panel="Tiling")
+    tile_overlap: int = flag(16, "Overlap between tiles in input pixels (feathered).", panel="Tiling", min=0)
+    recursive: bool = flag(False, "Descend into sub-folders of input folders (mirrored in the output).",
+                           short="-r", panel="Batch")
+    suffix: str = flag("", "Text added to each output file name, e.g. _x4.", panel="Batch")
+    ext: str | None = flag(None, "Output format: png, jpg, webp, tif or bmp (default: the input's).",
+                           panel="Batch")
+    quality: int = flag(95, "JPEG/WebP quality.", panel="Batch", min=1, max=100)
+    overwrite: bool = flag(False, "Replace existing outputs instead of skipping them.",
+                           flags="--overwrite/--skip-existing", panel="Batch")
+    shard: str | None = flag(None, "Process only part i of N of the inputs, as i/N (1-based).", panel="Batch")
+    workers: int = flag(2, "Decode worker threads.", panel="Batch", min=0)
+
+
+@dataclass(kw_only=True)
+class SampleOptions(RuntimeOptions):
+    """Flags of every sampling verb (tasks of kind ``sample``)."""
+
+    output: Path = flag(Path("samples"), "Output folder.", short="-o")
+    model: str | None = flag(None, "Model name or path to a .safetensors file.", short="-m")
+    count: int = flag(16, "How many images to generate.", short="-n", min=1)
+    seed: int = flag(0, "Random seed; the same seed gives the same images.")
+    ext: str = flag("png", "Output format.")
+
+
+@dataclass(kw_only=True)
+class TrainingOptions(RuntimeOptions):
+    """Flags of ``gantool train TASK``; the engine's training loop reads these."""
+
+    data: Path | None = flag(None, "Training data folder (layout depends on the task).")
+    steps: int = flag(10_000, "Total optimisation steps.", panel="Training", min=1)
+    batch_size: int = flag(16, "Images per step (per process under torchrun).", panel="Training", min=1)
+    num_workers: int = flag(2, "Data loading worker processes.", panel="Training", min=0)
+    run_dir: Path | None = flag(None, "Run folder for checkpoints, logs and samples (default runs/TASK).",
+                                panel="Training")
+    seed: int = flag(0, "Random seed (each torchrun rank adds its rank).", panel="Training")
+    resume: str | None = flag(None, "auto (newest checkpoint in the run folder) or a checkpoint path.",
+                              panel="Training")
+    lr_schedule: LrSchedule = flag("constant", "Learning-rate schedule after warmup.", panel="Optimisation")
+    decay_start: float = flag(0.5, "Fraction of steps after which the linear schedule starts decaying.",
+                              panel="Optimisation", min=0.0, max=1.0)
+    warmup_steps: int = flag(0, "Linear learning-rate warmup steps.", panel="Optimisation", min=0)
+    grad_clip: float | None = flag(None, "Clip gradient norm of every network to this value.",
+                                   panel="Optimisation")
+    ema_decay: float = flag(0.999, "EMA decay of the inference networks (0 disables EMA).",
+                            panel="Optimisation", min=0.0, max=1.0)
+    log_every: int = flag(50, "Log losses every N steps.", panel="Output", min=1)
+    sample_every: int = flag(1000, "Write a sample grid every N steps (0: never).", panel="Output", min=0)
+    checkpoint_every: int = flag(1000, "Save a checkpoint every N steps.", panel="Output", min=1)
+    keep_checkpoints: int = flag(3, "How many recent checkpoints to keep.", panel="Output", min=1)
+    export: Path | None = flag(None, "Write the trained inference networks to this .safetensors file at the end.",
+                               panel="Output")

@@ -1,0 +1,120 @@
+"""Where model files live, and reading their self-describing metadata without importing torch.
+
+A gantool model is one ``.safetensors`` file whose header metadata is its card (task, architecture and
+arguments, scale, colour space, training command ...). This module is also gantool's essential internal
+plugin: its ``gantool_resolve_weights`` runs last, after any plugin's resolver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gantool.errors import CheckpointError
+from gantool.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from gantool.spec import TaskSpec
+
+MODEL_SUFFIX = ".safetensors"
+_MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit
+
+
+def model_search_path() -> list[Path]:
+    """Folders searched for ``--model NAME``, in order: $GANTOOL_MODELS, the checkout's models/, user cache."""
+    folders: list[Path] = []
+    for entry in os.environ.get("GANTOOL_MODELS", "").split(os.pathsep):
+        if entry:
+            folders.append(Path(entry).expanduser())
+    folders.append(Path(__file__).resolve().parent.parent / "models")
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    folders.append(cache_root / "gantool" / "models")
+    return folders
+
+
+def find_model_file(name: str) -> Path | None:
+    """The first ``NAME.safetensors`` on the search path (also looked for one folder down), or None."""
+    for folder in model_search_path():
+        for candidate in (folder / f"{name}{MODEL_SUFFIX}", *folder.glob(f"*/{name}{MODEL_SUFFIX}")):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+@hookimpl(trylast=True)
+def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
+    """Resolve a model name from the search path; a name that is a path to a file is taken as is."""
+    del task  # the built-in resolver finds models by name alone
+    as_path = Path(name).expanduser()
+    if as_path.suffix == MODEL_SUFFIX and as_path.is_file():
+        return as_path
+    return find_model_file(name)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its JSON header (no torch, no tensors).
+
+    Raises:
+        CheckpointError: the file is missing, truncated, or not a safetensors file.
+    """
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(8)
+            if len(prefix) != 8:
+                raise CheckpointError(f"cannot read model '{path}': file is empty or truncated")
+            (header_size,) = struct.unpack("<Q", prefix)
+            if header_size > _MAX_HEADER_BYTES:
+                raise CheckpointError(f"cannot read model '{path}': not a safetensors file")
+            header_bytes = handle.read(header_size)
+    except OSError as error:
+        raise CheckpointError(f"cannot read model '{path}': {error.strerror or error}") from error
+    if len(header_bytes) != header_size:
+        raise CheckpointError(f"cannot read model '{path}': header is truncated")
+    try:
+        header = json.loads(header_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"cannot read model '{path}': not a safetensors file (bad header)") from None
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"cannot read model '{path}': metadata is not a string map")
+    return {str(key): str(value) for key, value in metadata.items()}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model file found on the search path, for ``gantool models list``."""
+
+    name: str
+    path: Path
+    task: str
+    size_bytes: int
+    summary: str
+    error: str | None = None
+
+
+def list_models() -> list[ModelEntry]:
+    """Every model file on the search path; the first file of a name shadows later ones."""
+    seen: dict[str, ModelEntry] = {}
+    for folder in model_search_path():
+        if not folder.is_dir():
+            continue
+        for path in sorted([*folder.glob(f"*{MODEL_SUFFIX}"), *folder.glob(f"*/*{MODEL_SUFFIX}")]):
+            name = path.name[: -len(MODEL_SUFFIX)]
+            if name in seen:
+                continue
+            seen[name] = _describe(name, path)
+    return [seen[name] for name in sorted(seen)]
+
+
+def _describe(name: str, path: Path) -> ModelEntry:
+    size = path.stat().st_size
+    try:
+        metadata = read_metadata(path)
+    except CheckpointError as error:
+        return ModelEntry(name=name, path=path, task="?", size_bytes=size, summary="", error=str(error))
+    summary = metadata.get("gantool.summary") or metadata.get("gantool.architecture", "")
+    return ModelEntry(name=name, path=path, task=metadata.get("gantool.task", "?"), size_bytes=size, summary=summary)
