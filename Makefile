@@ -1,0 +1,32 @@
+# One command each: `make demo` runs the main job on the bundled model, `make test` runs lint + tests.
+# Both set up a virtual environment first (.venv), so they work on a fresh clone.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup test lint demo bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check gantool plugins tests benchmarks docs/plugins/example
+
+test: lint
+	$(BIN)/python -m pytest -q
+	bash .ci/example-plugin.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+bench: setup
+	$(BIN)/python benchmarks/bench_startup.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
