@@ -1,0 +1,282 @@
+"""Tiled inference for fully convolutional image networks, independent of any task.
+
+A generator that fits in memory may still run out of it on a large image, because activations grow with
+the pixel count. Running it tile by tile bounds memory by the tile size. Tiles overlap and are blended
+with a feathered window so that no seam shows: each tile's output is weighted 0 in a margin of
+``overlap // 4`` input pixels along its inner borders (where zero padding makes it wrong), then ramps up
+with a raised cosine to 1, and stays 1 along the image's outer border (so edges are not darkened). The
+weighted sum is divided by the sum of weights. For a network whose receptive radius is at most
+``overlap // 4`` input pixels the tiled result equals the untiled one up to float rounding; beyond that,
+the blend hides the (small) differences.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from gantool.errors import GantoolError
+
+logger = logging.getLogger(__name__)
+
+#: Fraction of free memory that :func:`auto_tile_size` plans to use, per device type (the estimate is rough,
+#: and CUDA needs room for cuDNN workspaces and allocator fragmentation; CPU RAM is shared with the OS).
+MEMORY_FRACTION = {"cuda": 0.5, "cpu": 0.25}
+AUTO_TILE_MIN, AUTO_TILE_MAX = 64, 2048
+
+
+class TilingOutOfMemoryError(GantoolError):
+    """Even the smallest tile ran out of memory, so tiled inference gave up."""
+
+
+def tiled_apply(
+    fn: Callable[[Tensor], Tensor],
+    image: Tensor,
+    *,
+    scale: int = 1,
+    tile: int = 0,
+    overlap: int = 16,
+    device: torch.device | str | None = None,
+    out_dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Apply a fully convolutional ``fn`` to ``image`` tile by tile and blend the tiles seamlessly.
+
+    Runs under ``torch.no_grad()``: it is meant for inference, and a graph over every tile would defeat
+    the memory saving. Only one tile's input and output live on ``device`` at a time; the blend is
+    accumulated in float32 on ``image.device`` (so a huge image may stay in CPU RAM while ``fn`` runs on
+    a GPU).
+
+    Args:
+        fn: Maps ``(B, C, h, w)`` to ``(B, C', h * scale, w * scale)`` for any ``h, w``.
+        image: ``(B, C, H, W)`` floating-point batch; every tile keeps the whole batch.
+        scale: Integer upscaling factor of ``fn``.
+        tile: Tile side in input pixels; 0 (or a tile covering the image) means one call on the whole image.
+        overlap: Minimum overlap between neighbouring tiles in input pixels; must be smaller than ``tile``.
+        device: Where ``fn`` runs; tiles are moved there one by one. Defaults to ``image.device``.
+        out_dtype: Dtype of the result; defaults to ``image.dtype``.
+
+    Returns:
+        ``(B, C', H * scale, W * scale)`` tensor on ``image.device``.
+
+    Raises:
+        ValueError: On a malformed image or arguments, or when ``fn`` returns the wrong shape.
+    """
+    if image.ndim != 4:
+        raise ValueError(f"tiled_apply expects a (B, C, H, W) image, got shape {tuple(image.shape)}")
+    if scale < 1 or tile < 0 or overlap < 0:
+        raise ValueError(f"need scale >= 1, tile >= 0, overlap >= 0; got {scale=}, {tile=}, {overlap=}")
+    device = image.device if device is None else torch.device(device)
+    out_dtype = image.dtype if out_dtype is None else out_dtype
+    height, width = image.shape[-2:]
+    with torch.no_grad():
+        if tile == 0 or (height <= tile and width <= tile):
+            out = fn(image.to(device))
+            _check_output(out, image, height, width, scale)
+            return out.to(image.device, out_dtype)
+        if overlap >= tile:
+            raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
+        th, tw = min(tile, height), min(tile, width)
+        ys, xs = _tile_starts(height, tile, overlap), _tile_starts(width, tile, overlap)
+        wys = [_window(y, th, height, scale, overlap).to(image.device) for y in ys]
+        wxs = [_window(x, tw, width, scale, overlap).to(image.device) for x in xs]
+        acc: Tensor | None = None
+        for y, wy in zip(ys, wys, strict=True):
+            for x, wx in zip(xs, wxs, strict=True):
+                part = image[..., y : y + th, x : x + tw]
+                out = fn(part.to(device))
+                _check_output(out, part, th, tw, scale)
+                out = out.to(image.device, torch.float32)
+                if acc is None:
+                    shape = (*out.shape[:2], height * scale, width * scale)
+                    acc = torch.zeros(shape, dtype=torch.float32, device=image.device)
+                acc[..., y * scale : (y + th) * scale, x * scale : (x + tw) * scale] += out * wy[:, None] * wx
+                del out
+        assert acc is not None
+        # The grid is separable, so the weight sum is the outer product of the 1-D sums: no (H, W) map.
+        wsum_y, wsum_x = _weight_sum(ys, wys, scale), _weight_sum(xs, wxs, scale)
+        acc /= wsum_y[:, None] * wsum_x
+        return acc.to(out_dtype)
+
+
+def tiled_apply_with_backoff(
+    fn: Callable[[Tensor], Tensor],
+    image: Tensor,
+    *,
+    scale: int = 1,
+    tile: int = 0,
+    overlap: int = 16,
+    device: torch.device | str | None = None,
+    out_dtype: torch.dtype | None = None,
+    min_tile: int = 32,
+) -> Tensor:
+    """Like :func:`tiled_apply`, but on out-of-memory halve the tile and redo the whole image.
+
+    A tile of 0 (whole image) first falls back to half the image's larger side. The overlap is clamped to
+    half the tile so that small tiles stay valid. The tile is never made smaller than ``min_tile``; when
+    that size fails too, a :class:`TilingOutOfMemoryError` says so. Each new tile size is logged.
+
+    Args:
+        fn, image, scale, tile, overlap, device, out_dtype: As for :func:`tiled_apply`.
+        min_tile: Smallest tile to try before giving up.
+
+    Returns:
+        The result of :func:`tiled_apply` with the first tile size that fit.
+
+    Raises:
+        TilingOutOfMemoryError: When even ``min_tile`` runs out of memory (chained to the original error).
+    """
+    largest = max(image.shape[-2:])
+    current = min(tile, largest) if tile > 0 else largest
+    while True:
+        try:
+            run_tile = 0 if current >= largest else current
+            return tiled_apply(
+                fn,
+                image,
+                scale=scale,
+                tile=run_tile,
+                overlap=min(overlap, current // 2),
+                device=device,
+                out_dtype=out_dtype,
+            )
+        except Exception as err:  # anything but an OOM is re-raised untouched
+            if not is_out_of_memory(err):
+                raise
+            if current <= min_tile:
+                raise TilingOutOfMemoryError(
+                    f"Out of memory even with {current}px tiles (image {tuple(image.shape)}, scale {scale}, "
+                    f"device {device or image.device}). Free memory on that device, run on another one "
+                    f"(e.g. the CPU), or use a smaller model."
+                ) from err
+        # Retry outside the except block, so the traceback (and the tensors its frames hold) is freed first.
+        _empty_cuda_cache()
+        current = max(current // 2, min_tile)
+        logger.warning("Out of memory during tiled inference; retrying with %dpx tiles", current)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is an out-of-memory error from CUDA (or another backend that words it so)."""
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err)
+    )
+
+
+def auto_tile_size(
+    channels_in: int,
+    scale: int,
+    device: torch.device | str,
+    *,
+    bytes_per_pixel_estimate: float | None = None,
+    free_bytes: int | None = None,
+    multiple: int = 32,
+) -> int:
+    """Pick a tile side from the memory available on ``device``.
+
+    Rule: ``side = sqrt(free_bytes * fraction / bytes_per_pixel)``, rounded down to ``multiple`` and
+    clamped to ``[AUTO_TILE_MIN, AUTO_TILE_MAX]``. ``fraction`` is :data:`MEMORY_FRACTION` (0.5 on CUDA,
+    0.25 elsewhere). The default per-input-pixel cost models a typical GAN generator in float32: the
+    input, ~512 feature values alive at input resolution (e.g. 64 channels x 8 maps, as in a dense
+    residual block) and ~192 per output pixel after upsampling (``scale**2`` output pixels per input
+    pixel): ``4 * (channels_in + 512 + 192 * scale**2)`` bytes. A task that knows better passes its own
+    ``bytes_per_pixel_estimate``.
+
+    Args:
+        channels_in: Channels of the network input.
+        scale: Upscaling factor of the network.
+        device: Where the network will run; CUDA asks the driver (plus PyTorch's reusable cache), anything
+            else reads available RAM.
+        bytes_per_pixel_estimate: Peak bytes used per input pixel; overrides the default model.
+        free_bytes: Free memory to plan with, instead of asking the device (for tests or a user cap).
+        multiple: The side is a multiple of this (32 suits most down/upsampling architectures).
+
+    Returns:
+        A tile side in input pixels.
+    """
+    device = torch.device(device)
+    if bytes_per_pixel_estimate is None:
+        bytes_per_pixel_estimate = 4.0 * (channels_in + 512 + 192 * scale**2)
+    if free_bytes is None:
+        free_bytes = _free_device_bytes(device)
+    budget = free_bytes * MEMORY_FRACTION.get(device.type, MEMORY_FRACTION["cpu"])
+    side = int(math.sqrt(max(budget, 0) / bytes_per_pixel_estimate)) // multiple * multiple
+    return max(AUTO_TILE_MIN, min(AUTO_TILE_MAX, side))
+
+
+def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Evenly spread tile starts: first at 0, last flush with the far edge, neighbours overlap >= overlap."""
+    if size <= tile:
+        return [0]
+    count = math.ceil((size - overlap) / (tile - overlap))
+    return [i * (size - tile) // (count - 1) for i in range(count)]
+
+
+def _window(start: int, length: int, size: int, scale: int, overlap: int) -> Tensor:
+    """1-D blending weights (output pixels) of a tile: 0 near inner borders, raised cosine, 1 elsewhere."""
+    n = length * scale
+    margin = (overlap // 4) * scale
+    ramp = overlap * scale - 2 * margin
+    dist = torch.arange(n, dtype=torch.float32)
+
+    def rise(d: Tensor) -> Tensor:
+        if ramp <= 0:
+            return (d >= margin).float()
+        t = ((d + 0.5 - margin) / ramp).clamp(0.0, 1.0)
+        return 0.5 - 0.5 * torch.cos(math.pi * t)
+
+    w = torch.ones(n)
+    if start > 0:
+        w = w * rise(dist)
+    if start + length < size:
+        w = w * rise(n - 1 - dist)
+    return w
+
+
+def _weight_sum(starts: list[int], windows: list[Tensor], scale: int) -> Tensor:
+    # The last tile is flush with the far edge, so it tells the full length.
+    total = torch.zeros(starts[-1] * scale + len(windows[-1]), device=windows[0].device)
+    for start, w in zip(starts, windows, strict=True):
+        total[start * scale : start * scale + len(w)] += w
+    return total
+
+
+def _check_output(out: Tensor, inp: Tensor, h: int, w: int, scale: int) -> None:
+    expected = (inp.shape[0], h * scale, w * scale)
+    if out.ndim != 4 or (out.shape[0], *out.shape[-2:]) != expected:
+        raise ValueError(
+            f"fn mapped a {tuple(inp.shape)} input to {tuple(out.shape)}; expected "
+            f"({expected[0]}, C', {expected[1]}, {expected[2]}). Is scale={scale} right?"
+        )
+
+
+def _empty_cuda_cache() -> None:
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def _free_device_bytes(device: torch.device) -> int:
+    """Memory usable on ``device``: driver free + PyTorch's cached blocks on CUDA, available RAM otherwise."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            avail = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = 4 << 30  # Unknown platform: assume a modest 4 GiB.
+    try:  # A container's cgroup (v2) limit is usually tighter than the host's RAM.
+        with open("/sys/fs/cgroup/memory.max") as fh, open("/sys/fs/cgroup/memory.current") as cur:
+            limit = fh.read().strip()
+            if limit != "max":
+                avail = min(avail, int(limit) - int(cur.read()))
+    except (OSError, ValueError):
+        pass
+    return avail
