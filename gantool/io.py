@@ -1,0 +1,431 @@
+"""Image file I/O: the only module that talks to OpenCV, and the only place BGR pixel order exists.
+
+Everything outside this module sees :class:`Image`: RGB (or gray) float32 in [0, 1], (H, W, C) numpy
+arrays, alpha kept apart. OpenCV and Pillow are imported lazily so that importing ``gantool.io`` stays
+cheap for CLI start-up. Conventions and the reasons behind them are in ``docs/io.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import stat
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gantool.errors import InputError, OutputError, UsageError
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
+DEFAULT_MAX_PIXELS = 200_000_000
+MAX_PIXELS_ENV = "GANTOOL_MAX_PIXELS"
+
+# Formats that store more than 8 bits; the others are 8-bit only. A request is lowered to what fits.
+_DEEP_DEPTHS = {".png": (8, 16), ".tif": (8, 16, 32), ".tiff": (8, 16, 32)}
+_ALPHA_EXTENSIONS = frozenset({".png", ".webp", ".tif", ".tiff"})
+# OpenCV's channel order <-> ours; the permutation is its own inverse, so it serves both directions.
+_SWAP_RB = {1: [0], 2: [0, 1], 3: [2, 1, 0], 4: [2, 1, 0, 3]}
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
+_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP"} | dict.fromkeys(_TIFF_MAGIC, "TIFF")
+# Any JPEG marker: FF00 is byte stuffing and FFD0-FFD7 are restart markers inside entropy-coded data.
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")
+_JPEG_STANDALONE = frozenset({0x01, 0xD8})
+_EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> how to turn the stored (H, W, C) pixels into the upright image.
+_ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a),
+}
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@dataclass
+class Image:
+    """Decoded pixels in gantool's one convention, plus what the source file stored.
+
+    ``color`` is (H, W, 3) RGB or (H, W, 1) gray, float32 in [0, 1]; ``alpha`` is (H, W, 1) float32 in
+    [0, 1] or None; ``bit_depth`` is 8, 16 or 32 (float) and lets ``write_image`` keep the source depth.
+    """
+
+    color: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+
+    def __post_init__(self) -> None:
+        self.color = _float_pixels(self.color, "color", (1, 3))
+        if self.alpha is not None:
+            self.alpha = _float_pixels(self.alpha, "alpha", (1,))
+            if self.alpha.shape[:2] != self.color.shape[:2]:
+                raise ValueError(f"alpha is {self.alpha.shape[:2]} but color is {self.color.shape[:2]}")
+        if self.bit_depth not in (8, 16, 32):
+            raise ValueError(f"bit_depth must be 8, 16 or 32, got {self.bit_depth!r}")
+
+    @property
+    def height(self) -> int:
+        return int(self.color.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.color.shape[1])
+
+    @property
+    def is_gray(self) -> bool:
+        return self.color.shape[2] == 1
+
+    @property
+    def mode(self) -> str:
+        """Pillow-style name of the layout: "L", "LA", "RGB" or "RGBA"."""
+        return ("L" if self.is_gray else "RGB") + ("" if self.alpha is None else "A")
+
+    def rgb(self) -> np.ndarray:
+        """(H, W, 3) color, gray repeated: for code that only handles RGB."""
+        return np.repeat(self.color, 3, axis=2) if self.is_gray else self.color
+
+
+def _float_pixels(array: Any, name: str, channels: tuple[int, ...]) -> np.ndarray:
+    """Reject integer pixels: their range is ambiguous, so the caller must scale them to [0, 1] first."""
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"Image.{name} must be float in [0, 1], got {array.dtype} (divide by 255 or 65535 first)")
+    if array.ndim != 3 or array.shape[2] not in channels:
+        raise ValueError(f"Image.{name} must be (H, W, C) with C in {channels}, got shape {array.shape}")
+    return array.astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class _Header:
+    size: tuple[int, int]  # (width, height) as stored, before orientation
+    orientation: int
+    mode: str
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Image:
+    """Decode an image file to an upright :class:`Image`, checking the pixel limit before decoding."""
+    path = _checked_input(path)
+    limit = _pixel_limit(max_pixels)
+    data = _read_bytes(path)
+    kind = _sniff(path, data)
+    header = _pillow_header(BytesIO(data))
+    if header is not None:
+        _check_pixels(path, header.size, limit)
+    pixels = _decode(path, data, kind)
+    if header is None:  # no header parser for this file: the limit can only be checked after decoding
+        _check_pixels(path, (pixels.shape[1], pixels.shape[0]), limit)
+    return _to_image(path, pixels, header)
+
+
+def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) of the upright image, from the header alone where Pillow can parse it."""
+    path = _checked_input(path)
+    header = _pillow_header(path)
+    if header is None:  # e.g. float RGB TIFF, which Pillow cannot open: fall back to a full decode
+        data = _read_bytes(path)
+        pixels = _decode(path, data, _sniff(path, data))
+        return int(pixels.shape[1]), int(pixels.shape[0])
+    width, height = header.size
+    return (height, width) if header.orientation >= 5 else (width, height)
+
+
+def _read_error(path: Path, reason: str) -> InputError:
+    return InputError(f"cannot read '{path}': {reason}")
+
+
+def _write_error(path: Path, reason: str) -> OutputError:
+    return OutputError(f"cannot write '{path}': {reason}")
+
+
+def _os_reason(exc: OSError) -> str:
+    return "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
+
+
+def _unsupported(path: Path) -> str:
+    shown = f"'{path.suffix}'" if path.suffix else "(no extension)"
+    return f"unsupported format {shown} (supported: {' '.join(sorted(SUPPORTED_EXTENSIONS))})"
+
+
+def _checked_input(path: str | os.PathLike[str]) -> Path:
+    """Catch the common mistakes from the file system alone, before anything is decoded."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise _read_error(path, "no such file") from None
+    except OSError as exc:
+        raise _read_error(path, _os_reason(exc)) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise _read_error(path, "it is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise _read_error(path, "not a regular file")
+    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise _read_error(path, _unsupported(path))
+    if info.st_size == 0:
+        raise _read_error(path, "empty file (0 bytes)")
+    return path
+
+
+def _read_bytes(path: Path) -> bytes:
+    """Python's own file API, not cv2.imread, so Unicode and space-containing paths work on every OS."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _read_error(path, _os_reason(exc)) from exc
+
+
+def _sniff(path: Path, data: bytes) -> str:
+    """The format from the file's content; the extension may lie (a text file renamed to .png)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    for magic, kind in _MAGIC.items():
+        if data.startswith(magic):
+            return kind
+    raise _read_error(path, "not an image (content is not PNG, JPEG, WebP, TIFF or BMP)")
+
+
+def _pixel_limit(max_pixels: int | None) -> int:
+    if max_pixels is not None:
+        return max_pixels
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    if not raw.replace("_", "").isdigit() or int(raw) <= 0:
+        raise UsageError(f"{MAX_PIXELS_ENV} must be a positive whole number of pixels, got {raw!r}")
+    return int(raw)
+
+
+def _check_pixels(path: Path, size: tuple[int, int], limit: int) -> None:
+    width, height = size
+    if width * height > limit:
+        raise _read_error(
+            path,
+            f"too large: {width} x {height} = {width * height:,} pixels, over "
+            f"the limit of {limit:,} (raise it with {MAX_PIXELS_ENV} or max_pixels)",
+        )
+
+
+def _pillow_header(source: Path | BytesIO) -> _Header | None:
+    """Size, EXIF orientation and mode without decoding pixels; None where Pillow cannot parse the file.
+
+    Pillow's own decompression-bomb limit is lifted while the header is read: gantool applies its own,
+    configurable limit, and Pillow's would otherwise leak warnings or reject images we allow.
+    """
+    import PIL.Image
+
+    with _PILLOW_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data" from a damaged file: reported below instead
+        saved, PIL.Image.MAX_IMAGE_PIXELS = PIL.Image.MAX_IMAGE_PIXELS, None
+        try:
+            with PIL.Image.open(source) as im:
+                return _Header(im.size, _orientation(im), im.mode)
+        except Exception:  # any parse failure just means "no header": OpenCV decides and reports below
+            return None
+        finally:
+            PIL.Image.MAX_IMAGE_PIXELS = saved
+
+
+def _orientation(im: Any) -> int:
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1  # Pillow would decode the whole PNG looking for an eXIf chunk after the pixels
+    try:
+        value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block should not make the pixels unreadable
+        return 1
+    return value if value in _ORIENT else 1
+
+
+@functools.cache
+def _cv2() -> Any:
+    """Import OpenCV on first use (slow to import); silence its logging, as we report every failure."""
+    import cv2
+
+    with contextlib.suppress(AttributeError):  # builds without the logging utilities
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    return cv2
+
+
+def _decode(path: Path, data: bytes, kind: str) -> np.ndarray:
+    cv2 = _cv2()
+    if kind == "JPEG" and not _jpeg_is_complete(data):
+        raise _read_error(path, "truncated JPEG (no end-of-image marker)")
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        pixels = None
+    if pixels is None or pixels.size == 0:
+        raise _read_error(path, f"truncated or corrupt {kind} data")
+    return pixels
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    """Walk the JPEG's segments to its end-of-image marker.
+
+    Older OpenCV/libjpeg builds decode a cut-off JPEG with a grey bottom and only a warning on stderr, so
+    a cheap structural check is the reliable way to notice. Bytes after the marker are allowed.
+    """
+    pos = 2
+    while match := _JPEG_MARKER.search(data, pos):
+        marker, pos = data[match.start() + 1], match.end()
+        if marker == 0xD9:
+            return True
+        if marker not in _JPEG_STANDALONE:  # skip the segment by its length; scan data is searched through
+            pos += int.from_bytes(data[pos : pos + 2], "big")
+    return False
+
+
+def _to_image(path: Path, pixels: np.ndarray, header: _Header | None) -> Image:
+    depth, values = _dequantise(path, pixels)
+    values = values[:, :, None] if values.ndim == 2 else values
+    values = values[..., _SWAP_RB[values.shape[2]]]
+    if values.shape[2] == 4 and header is not None and header.mode in ("LA", "La"):
+        values = values[..., [0, 3]]  # OpenCV expands gray + alpha to BGRA; keep it gray as the file says
+    elif values.shape[2] == 4 and header is not None and header.mode == "CMYK":
+        values = values[..., :3]  # OpenCV converts CMYK TIFFs to BGRA with an alpha the file never had
+    if header is not None:
+        values = _ORIENT[header.orientation](values)
+    values = np.ascontiguousarray(values)
+    if values.shape[2] in (2, 4):
+        return Image(values[..., :-1].copy(), values[..., -1:].copy(), depth)
+    return Image(values, None, depth)
+
+
+def _dequantise(path: Path, pixels: np.ndarray) -> tuple[int, np.ndarray]:
+    """Scale by what the dtype can hold, never by the pixel values, so dark images stay dark."""
+    if pixels.dtype == np.uint8:
+        return 8, pixels.astype(np.float32) / np.float32(255)
+    if pixels.dtype == np.uint16:
+        return 16, pixels.astype(np.float32) / np.float32(65535)
+    if np.issubdtype(pixels.dtype, np.floating):
+        return 32, _clip01(pixels.astype(np.float32, copy=False))
+    raise _read_error(path, f"unsupported sample type {pixels.dtype} (expected 8-bit, 16-bit or float)")
+
+
+def _clip01(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    image: Image,
+    *,
+    bit_depth: int | None = None,
+    quality: int = 95,
+    protect: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Encode ``image`` by the extension of ``path`` and swap it in atomically; returns ``path``.
+
+    The depth is ``bit_depth`` or the source's, lowered to what the format stores (JPEG, WebP and BMP
+    are 8-bit). Alpha is dropped for JPEG and BMP. ``quality`` (1-100) applies to JPEG and WebP; WebP at
+    100 is lossless. Missing parent folders are created. Writing onto a ``protect``-ed path is refused.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        raise _write_error(path, _unsupported(path))
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be 1-100, got {quality!r}")
+    if bit_depth not in (None, 8, 16, 32):
+        raise ValueError(f"bit_depth must be 8, 16, 32 or None, got {bit_depth!r}")
+    _refuse_protected(path, protect)
+    if path.is_dir():
+        raise _write_error(path, "it is a folder")
+    depth = max(d for d in _DEEP_DEPTHS.get(ext, (8,)) if d <= (bit_depth or image.bit_depth))
+    pixels = _to_storage(image, keep_alpha=ext in _ALPHA_EXTENSIONS, depth=depth)
+    _atomic_write(path, _encode(path, ext, pixels, quality))
+    return path
+
+
+def _refuse_protected(path: Path, protect: Iterable[str | os.PathLike[str]]) -> None:
+    for source in map(Path, protect):
+        try:
+            same = os.path.samefile(path, source)  # also catches hard links and case-insensitive names
+        except OSError:
+            same = path.resolve() == source.resolve()
+        if same:
+            raise _write_error(path, "it is an input file; choose another output folder or name")
+
+
+def _to_storage(image: Image, *, keep_alpha: bool, depth: int) -> np.ndarray:
+    """gantool's layout -> what OpenCV encodes: BGR(A) order, 2-D for gray, quantised to ``depth``."""
+    color = image.color
+    if keep_alpha and image.alpha is not None:
+        color = np.concatenate([image.rgb(), image.alpha], axis=2)  # encoders have no gray + alpha layout
+    values = _quantise(color, depth)[..., _SWAP_RB[color.shape[2]]]
+    return np.ascontiguousarray(values[..., 0] if values.shape[2] == 1 else values)
+
+
+def _quantise(values: np.ndarray, depth: int) -> np.ndarray:
+    """Round to the nearest code (truncating would darken every image by half a step)."""
+    values = _clip01(values)
+    if depth == 32:
+        return values.astype(np.float32)
+    top, dtype = (255, np.uint8) if depth == 8 else (65535, np.uint16)
+    return np.rint(values * top).astype(dtype)
+
+
+def _encode(path: Path, ext: str, pixels: np.ndarray, quality: int) -> bytes:
+    cv2 = _cv2()
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality if quality < 100 else 101]  # above 100: lossless
+    try:
+        ok, buffer = cv2.imencode(ext, pixels, params)
+    except cv2.error as exc:  # OpenCV's message spans lines; its last one says what went wrong
+        raise _write_error(path, f"the {ext} encoder failed ({''.join(str(exc).strip().splitlines()[-1:])})") from exc
+    if not ok:
+        raise _write_error(path, f"the {ext} encoder failed")
+    return buffer.tobytes()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the target folder, fsync, rename: readers see the old file or the new one, never half."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(path, f"cannot create folder '{folder}' ({_os_reason(exc)})") from exc
+    try:
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(path, f"folder '{folder}' is not writable ({_os_reason(exc)})") from exc
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp creates 0600; give the output normal permissions
+        os.replace(temp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.remove(temp)
+        if isinstance(exc, OSError):
+            raise _write_error(path, _os_reason(exc)) from exc
+        raise
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
