@@ -21,7 +21,7 @@ from rich.table import Table
 from gantool import __version__, launch
 from gantool.errors import CheckpointError, GantoolError, PluginError, UsageError
 from gantool.options import OptionField, build, cli_parameters, load_config, merge_values, option_fields
-from gantool.plugins import PluginSystem, build_plugin_system
+from gantool.plugins import PluginSystem, build_plugin_system, call_each_plugin
 from gantool.settings import InferenceOptions, SampleOptions, TrainingOptions
 from gantool.spec import TaskSpec
 from gantool.weights import list_models, read_metadata
@@ -254,6 +254,51 @@ def _add_models_commands(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models", rich_help_panel=TOOLS_PANEL)
 
 
+def _add_plugin_commands(app: typer.Typer, system: PluginSystem) -> list[str]:
+    """Let each plugin add commands; a plugin whose commands break the app is dropped with a warning.
+
+    Typer reads a command's annotations only when the app runs, so each plugin's additions are checked
+    right away by building the click command; otherwise one bad plugin would break every command.
+    """
+    problems = []
+    for plugin, outcome in call_each_plugin(system.manager, "gantool_register_commands", lambda _: {"app": app}):
+        error = outcome if isinstance(outcome, Exception) else None
+        if error is None:
+            try:
+                typer.main.get_command(app)
+            except Exception as build_error:
+                error = build_error
+        if error is not None:
+            plugin_object = system.manager.get_plugin(plugin)
+            module_name = getattr(plugin_object, "__name__", None) or type(plugin_object).__module__
+            added = _remove_additions_of(app, module_name)
+            problems.append(f"plugin {plugin!r}: gantool_register_commands failed ({type(error).__name__}: "
+                            f"{error}); {added} command(s) left out")
+    return problems
+
+
+def _remove_additions_of(app: typer.Typer, module_name: str) -> int:
+    """Remove the commands and groups (sub-apps) with a callback defined in ``module_name`` or below it."""
+
+    def from_module(function: Any) -> bool:
+        module = getattr(function, "__module__", "") or ""
+        return module == module_name or module.startswith(f"{module_name}.")
+
+    def group_is_mine(info: Any) -> bool:
+        sub_app = getattr(info, "typer_instance", None)
+        if sub_app is None:
+            return False
+        callbacks = [getattr(sub_app, "registered_callback", None)]
+        callbacks += [command.callback for command in sub_app.registered_commands]
+        return any(from_module(getattr(c, "callback", c)) for c in callbacks if c is not None) or any(
+            group_is_mine(group) for group in sub_app.registered_groups)
+
+    before = len(app.registered_commands) + len(app.registered_groups)
+    app.registered_commands[:] = [info for info in app.registered_commands if not from_module(info.callback)]
+    app.registered_groups[:] = [info for info in app.registered_groups if not group_is_mine(info)]
+    return before - len(app.registered_commands) - len(app.registered_groups)
+
+
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"gantool {__version__}")
@@ -299,11 +344,7 @@ def build_app(system: PluginSystem) -> typer.Typer:
     _add_plugins_commands(app, system)
     _add_models_commands(app)
 
-    try:
-        system.manager.hook.gantool_register_commands(app=app)
-    except Exception as error:
-        problems.append(f"gantool_register_commands failed: {type(error).__name__}: {error}")
-    app.info.epilog = None
+    problems.extend(_add_plugin_commands(app, system))
     app.problems = problems  # type: ignore[attr-defined]  # shown by main() as warnings
     return app
 
@@ -331,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if type(error).__name__ == "NoArgsIsHelpError":
             typer.echo(error.ctx.get_help() if getattr(error, "ctx", None) else message)
             sys.exit(2)
+        blocked = [info.name for info in system.plugins if info.status == "blocked"]
+        if message.startswith("No such command") and blocked:
+            message += f" Disabled plugins: {', '.join(blocked)}."
         report_error(f"{message} (see `gantool --help`)")
         sys.exit(getattr(error, "exit_code", 2))
     except typer.Abort:

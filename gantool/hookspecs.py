@@ -10,7 +10,8 @@ Compatibility policy (pre-1.0):
    hook warns through ``warn_on_impl``.
 3. ``TaskSpec`` and ``Task`` only gain fields or methods that have defaults.
 4. Plugins should pin ``gantool>=0.X,<0.Y`` while gantool is pre-1.0.
-5. ``check_pending()`` runs after loading, so a misspelled hook implementation is reported by name.
+5. Each plugin is checked as it loads: an implementation of a hook that does not exist (a typo) is
+   reported by name, with a suggestion, and the plugin is left out.
 
 Implementations must not give their parameters default values.
 """

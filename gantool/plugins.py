@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Literal
@@ -119,11 +119,11 @@ def build_plugin_system(
             continue
         _register_checked(manager, plugin, info)
 
-    registry = TaskRegistry()
-    _collect_tasks(manager, registry, infos)
     if trace:
         manager.trace.root.setwriter(lambda message: sys.stderr.write(message))
         manager.enable_tracing()
+    registry = TaskRegistry()
+    _collect_tasks(manager, registry, infos)
     return PluginSystem(manager=manager, registry=registry, plugins=infos)
 
 
@@ -172,22 +172,37 @@ def _register_checked(manager: pluggy.PluginManager, plugin: object, info: Plugi
         info.error = hints
 
 
-def _collect_tasks(manager: pluggy.PluginManager, registry: TaskRegistry, infos: list[PluginInfo]) -> None:
-    """Call each plugin's ``gantool_register_tasks`` separately so every card is tied to its plugin."""
-    by_name = {info.name: info for info in infos}
-    for implementation in manager.hook.gantool_register_tasks.get_hookimpls():
-        info = by_name.get(implementation.plugin_name)
-        plugin_name = implementation.plugin_name
+def call_each_plugin(
+    manager: pluggy.PluginManager, hook_name: str, make_kwargs: Callable[[str], dict[str, Any]]
+) -> Iterator[tuple[str, Any]]:
+    """Call one hook plugin by plugin, yielding ``(plugin_name, result)`` after each call.
 
-        def register(spec: Any, _plugin: str = plugin_name) -> None:
-            registry.add(spec, _plugin)
-
+    Calls go through pluggy (so tracing and opt-in arguments work). An exception is yielded as the result
+    instead of being raised, so one broken plugin cannot stop the others; being a generator lets the
+    caller check each plugin's effect before the next one runs.
+    """
+    for implementation in getattr(manager.hook, hook_name).get_hookimpls():
+        others = [plugin for plugin in manager.get_plugins() if plugin is not implementation.plugin]
+        caller = manager.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            implementation.function(**{arg: register for arg in implementation.argnames})
-        except PluginError as error:
-            _mark_error(info, str(error))
-        except Exception as error:
-            _mark_error(info, f"gantool_register_tasks failed: {_one_line(error)}")
+            result = caller(**make_kwargs(implementation.plugin_name))
+        except Exception as error:  # reported by the caller, per plugin
+            result = error
+        yield implementation.plugin_name, result
+
+
+def _collect_tasks(manager: pluggy.PluginManager, registry: TaskRegistry, infos: list[PluginInfo]) -> None:
+    """Collect task cards plugin by plugin, so every card is tied to the plugin that registered it."""
+    by_name = {info.name: info for info in infos}
+
+    def arguments(plugin: str) -> dict[str, Any]:
+        return {"register": lambda spec: registry.add(spec, plugin)}
+
+    for plugin, outcome in call_each_plugin(manager, "gantool_register_tasks", arguments):
+        if isinstance(outcome, PluginError):
+            _mark_error(by_name.get(plugin), str(outcome))
+        elif isinstance(outcome, Exception):
+            _mark_error(by_name.get(plugin), f"gantool_register_tasks failed: {_one_line(outcome)}")
     for info in infos:
         info.tasks = registry.tasks_of(info.name)
 

@@ -144,7 +144,8 @@ def test_models_list_reads_metadata(tmp_path, monkeypatch):
     assert "truncated" in rows["junk"]["error"]
 
 
-def test_main_reports_broken_plugin_and_keeps_working(plugin_dist, task_source, capsys):
+def test_main_reports_broken_plugin_and_keeps_working(plugin_dist, task_source, capsys, monkeypatch):
+    monkeypatch.setenv("GANTOOL_PLUGINS", "broken")
     plugin_dist("gantool-broken", {"broken": "broken_plugin"}, {"broken_plugin": "import nope_nope\n"})
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
@@ -155,7 +156,8 @@ def test_main_reports_broken_plugin_and_keeps_working(plugin_dist, task_source, 
     assert len(warnings) == 1 and "nope_nope" in warnings[0]
 
 
-def test_main_mistyped_verb_gets_suggestion_and_exit_2(plugin_dist, task_source, capsys):
+def test_main_mistyped_verb_gets_suggestion_and_exit_2(plugin_dist, task_source, capsys, monkeypatch):
+    monkeypatch.setenv("GANTOOL_PLUGINS", "shine")
     plugin_dist("gantool-shine", {"shine": "shine_plugin"}, {"shine_plugin": task_source()})
     with pytest.raises(SystemExit) as exited:
         main(["shien", "a.png"])
@@ -170,6 +172,35 @@ def test_main_disable_plugins_environment(plugin_dist, task_source, capsys, monk
     with pytest.raises(SystemExit) as exited:
         main(["shine", "a.png"])
     assert exited.value.code == 2
+    assert "Disabled plugins: shine" in capsys.readouterr().err
+
+
+BAD_COMMAND_PLUGIN = """
+from __future__ import annotations
+from gantool import hookimpl
+
+
+@hookimpl
+def gantool_register_commands(app):
+    import typer
+
+    @app.command()
+    def broken_tool(level: typer.Whatever = 1) -> None:
+        pass
+"""
+
+
+def test_plugin_command_that_breaks_the_app_is_left_out(plugin_dist, task_source, capsys, monkeypatch):
+    monkeypatch.setenv("GANTOOL_PLUGINS", "badcmd,shine")
+    plugin_dist("gantool-badcmd", {"badcmd": "badcmd_plugin"}, {"badcmd_plugin": BAD_COMMAND_PLUGIN})
+    plugin_dist("gantool-shine", {"shine": "shine_plugin"}, {"shine_plugin": task_source()})
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    captured = capsys.readouterr()
+    assert "shine" in captured.out and "broken-tool" not in captured.out
+    assert "plugin 'badcmd': gantool_register_commands failed (NameError" in captured.err
+    assert "1 command(s) left out" in captured.err
 
 
 PROBE = (
