@@ -1,0 +1,449 @@
+"""The task-agnostic training loop: data, ``task.training_step``, scaler, EMA, logging, checkpoints.
+
+``gantool train TASK`` calls :func:`run_training`. Under ``torchrun --nproc-per-node N -m gantool train``
+every process runs the same loop; each network is wrapped in DDP separately and only rank 0 logs,
+writes samples, checkpoints and exports.
+
+Resume is exact: the data order is a pure function of (seed, epoch, rank), every sample's augmentation
+RNG is seeded from (seed, epoch, position), and checkpoints hold every RNG stream and optimizer state,
+so ``k`` steps + resume + ``m`` steps gives bit-identical losses to ``k + m`` steps in one go (same
+device, same number of processes). This does not rely on any DataLoader internal state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
+
+import gantool
+from gantool.engine import checkpoint as ckpt
+from gantool.engine.ema import EMA
+from gantool.engine.export import export_model
+from gantool.engine.metrics_log import MetricsLogger, read_metrics, save_sample_grid
+from gantool.engine.runtime import Runtime, preserved_rng
+from gantool.engine.schedules import build_scheduler
+from gantool.engine.step import TrainStep, check_finite, reduce_scalars
+from gantool.errors import CheckpointError, TrainingError, UsageError
+from gantool.options import dump_toml, to_plain
+from gantool.settings import TrainingOptions
+from gantool.spec import TaskSpec
+
+
+def run_training(*, spec: TaskSpec, options: TrainingOptions, task_options: Any, command: str) -> None:
+    """Train ``spec``'s task with ``options`` (what ``gantool train`` calls)."""
+    Trainer(spec, options, task_options, command=command).fit()
+
+
+# ------------------------------------------------------------------------------------------ data order
+
+
+def sample_seed(seed: int, epoch: int, position: int) -> int:
+    """The RNG seed of one sample: deterministic across processes (int tuple hashes are not salted)."""
+    return hash((seed, epoch, position)) & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class ResumableBatchSampler:
+    """An endless, epoch-seeded batch order that can start at any (epoch, batch).
+
+    Each epoch is a permutation seeded by ``(seed, epoch)``; rank ``r`` of ``w`` takes every ``w``-th
+    index (like ``DistributedSampler``, but able to start mid-epoch). The tail that does not fill a batch
+    on every rank is dropped. Items are ``(index, sample_seed)`` pairs for :class:`SeededDataset`.
+    """
+
+    def __init__(self, size: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
+                 start_epoch: int = 0, start_batch: int = 0) -> None:
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.batches_per_epoch = (size // world_size) // batch_size
+        self.start_epoch, self.start_batch = start_epoch, start_batch
+
+    def epoch_order(self, epoch: int) -> list[int]:
+        """Global sample positions of this rank's share of ``epoch``'s permutation."""
+        usable = self.batches_per_epoch * self.batch_size * self.world_size
+        return list(range(self.rank, usable, self.world_size))
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch, first = self.start_epoch, self.start_batch
+        while True:
+            permutation = torch.randperm(self.size, generator=torch.Generator().manual_seed(
+                sample_seed(self.seed, epoch, -1))).tolist()
+            positions = self.epoch_order(epoch)
+            for batch in range(first, self.batches_per_epoch):
+                chunk = positions[batch * self.batch_size:(batch + 1) * self.batch_size]
+                yield [(permutation[p], sample_seed(self.seed, epoch, p)) for p in chunk]
+            epoch, first = epoch + 1, 0
+
+
+class SeededDataset(Dataset):
+    """Seeds python, numpy and torch CPU RNGs per sample, so augmentation is independent of workers.
+
+    In the main process (``num_workers=0``) the surrounding RNG streams are preserved, so data loading
+    never shifts the randomness of the training step.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, seed = key
+        guard = preserved_rng() if get_worker_info() is None else contextlib.nullcontext()
+        with guard:
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+            torch.random.default_generator.manual_seed(seed)
+            return self.dataset[index]
+
+
+# --------------------------------------------------------------------------------------------- trainer
+
+
+@dataclass
+class TrainResult:
+    """What a :meth:`Trainer.fit` call ended with."""
+
+    step: int
+    run_dir: Path
+    checkpoint: Path | None
+    interrupted: bool = False
+    exported: Path | None = None
+
+
+class Trainer:
+    """Owns one training run; see the module docstring. ``fit()`` builds everything and runs the loop."""
+
+    def __init__(self, spec: TaskSpec, options: TrainingOptions, task_options: Any, *, command: str = "",
+                 progress: bool = True) -> None:
+        if options.data is None:
+            raise UsageError(f"`gantool train {spec.name}` needs --data DIR")
+        self.spec, self.options, self.task_options, self.command = spec, options, task_options, command
+        self.run_dir = Path(options.run_dir) if options.run_dir else Path("runs") / spec.name
+        self.show_progress = progress
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.last_checkpoint: Path | None = None
+        self.resumed_from: Path | None = None
+        self.notes: list[str] = []
+        self._stop_requested = False
+
+    # ------------------------------------------------------------------------------------------- setup
+
+    def _setup(self) -> None:
+        options, spec = self.options, self.spec
+        self.runtime = runtime = Runtime.from_options(options)
+        runtime.seed(options.seed, per_rank=False)  # identical initial weights on every rank
+        self.task = spec.load_implementation()(spec, self.task_options)
+        self.networks: dict[str, nn.Module] = self.task.build_networks()
+        missing = [name for name in spec.inference_networks if name not in self.networks]
+        if missing:
+            raise TrainingError(f"task {spec.name!r}: build_networks() lacks inference networks {missing}")
+        for network in self.networks.values():
+            runtime.prepare_module(network, training=True).train()
+        self.optimizers = self.task.build_optimizers(self.networks)
+        self.schedulers = {
+            name: build_scheduler(optimizer, options.lr_schedule, options.steps, warmup_steps=options.warmup_steps,
+                                  decay_start=options.decay_start)
+            for name, optimizer in self.optimizers.items()}
+        self.scaler = runtime.grad_scaler()
+        inference = {name: self.networks[name] for name in spec.inference_networks}
+        self.ema = EMA(inference, options.ema_decay) if 0 < options.ema_decay < 1 else None
+
+        found = ckpt.resolve_resume(options.resume, self.run_dir) if runtime.is_main else None
+        resume_from = runtime.broadcast_object(str(found) if found else None)
+        if resume_from:
+            self._restore(ckpt.load_checkpoint(Path(resume_from), task=spec.name))
+        elif runtime.is_main and (existing := ckpt.latest_checkpoint(self.run_dir)) is not None:
+            raise UsageError(f"run folder '{self.run_dir}' already holds checkpoints (newest {existing.name}); "
+                             "continue it with --resume auto, or pick another --run-dir")
+        else:
+            runtime.seed(options.seed)  # per-rank streams from here on
+
+        forward = {name: runtime.maybe_compile(runtime.wrap_ddp(net)) for name, net in self.networks.items()}
+        frozen = ({name: runtime.maybe_compile(net) for name, net in self.networks.items()}
+                  if runtime.compile else None)
+        self.train_step = TrainStep(runtime=runtime, networks=forward, raw_networks=self.networks,
+                                    optimizers=self.optimizers, scaler=self.scaler, grad_clip=options.grad_clip,
+                                    frozen_networks=frozen)
+        self._setup_data()
+        self.logger = MetricsLogger(self.run_dir, enabled=runtime.is_main, total_steps=options.steps,
+                                    start_step=self.step, progress=self.show_progress)
+        if runtime.is_main:
+            self._write_config()
+
+    def _setup_data(self) -> None:
+        options, runtime = self.options, self.runtime
+        dataset = self.task.build_dataset(Path(options.data))  # type: ignore[arg-type]
+        size = len(dataset)  # type: ignore[arg-type]
+        if (size // runtime.world_size) // options.batch_size < 1:
+            raise TrainingError(f"dataset '{options.data}' has {size} samples, fewer than one batch of "
+                                f"{options.batch_size} per process ({runtime.world_size} process(es)); "
+                                "lower --batch-size or add data")
+        self.dataset = SeededDataset(dataset)
+        self.sampler = ResumableBatchSampler(size, options.batch_size, seed=options.seed, rank=runtime.rank,
+                                             world_size=runtime.world_size, start_epoch=self.epoch,
+                                             start_batch=self.batch_in_epoch)
+        if self.batch_in_epoch >= self.sampler.batches_per_epoch:  # fewer batches now (more processes)
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self.sampler.start_epoch, self.sampler.start_batch = self.epoch, 0
+        workers = options.num_workers
+        self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers,
+                                 pin_memory=runtime.device.type == "cuda", persistent_workers=workers > 0,
+                                 generator=torch.Generator().manual_seed(options.seed))
+        count = min(size, 8)
+        self.sample_batch = default_collate(
+            [self.dataset[(i, sample_seed(options.seed, -1, i))] for i in range(count)]) if runtime.is_main else None
+
+    def _write_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        values = {**to_plain(self.options), **to_plain(self.task_options)}
+        text = f"# gantool {gantool.__version__}, task {self.spec.name}\n# command: {self.command}\n"
+        (self.run_dir / "config.toml").write_text(text + dump_toml(values), encoding="utf-8")
+
+    # ------------------------------------------------------------------------------------- checkpoints
+
+    def _restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        state, runtime = checkpoint.state, self.runtime
+        for name, network in self.networks.items():
+            try:
+                network.load_state_dict(checkpoint.networks[name])
+            except (KeyError, RuntimeError) as error:
+                raise CheckpointError(
+                    f"checkpoint '{checkpoint.path}' does not fit network {name!r} "
+                    f"({str(error).splitlines()[0][:200]}); were architecture options changed?") from None
+        changed = _changed(checkpoint.meta.get("task_options", {}), to_plain(self.task_options))
+        if changed:
+            self.notes.append(f"options changed since {checkpoint.path.name}: {changed}")
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][name])
+            # LambdaLR stores base lr and step count; recompute this step's lr from today's schedule
+            for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
+                                           [fn(scheduler.last_epoch) for fn in scheduler.lr_lambdas], strict=True):
+                group["lr"] = base * factor
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and checkpoint.ema is not None:
+            self.ema.load_state_dict({"updates": state["ema_updates"], "networks": checkpoint.ema})
+        self.step = checkpoint.step
+        self.epoch, self.batch_in_epoch = int(state["data"]["epoch"]), int(state["data"]["batch"])
+        ranks = state["ranks"]
+        mine = ranks[runtime.rank] if runtime.rank < len(ranks) else ranks[0]
+        self.task.load_state_dict(runtime.to_device(mine["task"]))  # saved on the CPU
+        if len(ranks) == runtime.world_size:
+            ckpt.restore_rng(mine["rng"], runtime.device)
+        else:  # another process count: exactness is impossible anyway, keep streams distinct per rank
+            runtime.seed(self.options.seed + self.step)
+        self.last_checkpoint = checkpoint.path
+        self.resumed_from = checkpoint.path
+
+    def save_checkpoint(self) -> Path | None:
+        """Checkpoint the current step (a collective under DDP: every rank must call it)."""
+        runtime = self.runtime
+        per_rank = {"rng": ckpt.capture_rng(runtime.device), "task": _to_cpu(self.task.state_dict())}
+        ranks = runtime.gather_objects(per_rank)
+        path = None
+        if runtime.is_main:
+            state = {
+                "step": self.step,
+                "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+                "schedulers": {name: _scheduler_state(s) for name, s in self.schedulers.items()},
+                "scaler": self.scaler.state_dict(),
+                "ema_updates": self.ema.updates if self.ema else 0,
+                "data": {"epoch": self.epoch, "batch": self.batch_in_epoch},
+                "ranks": ranks,
+            }
+            meta = {
+                "task": self.spec.name, "gantool_version": gantool.__version__, "torch_version": torch.__version__,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "world_size": runtime.world_size,
+                "device": str(runtime.device), "precision": runtime.precision,
+                "data_position": {"epoch": self.epoch, "batch": self.batch_in_epoch},
+                "options": to_plain(self.options), "task_options": to_plain(self.task_options),
+                "command": self.command,
+            }
+            path = ckpt.save_checkpoint(
+                self.run_dir, self.step, networks={n: m.state_dict() for n, m in self.networks.items()},
+                ema=({n: m.state_dict() for n, m in self.ema.networks.items()} if self.ema else None),
+                state=state, meta=meta, keep=self.options.keep_checkpoints)
+        written = runtime.broadcast_object(str(path) if path else None)
+        self.last_checkpoint = Path(written) if written else None
+        return self.last_checkpoint
+
+    # -------------------------------------------------------------------------------------------- loop
+
+    def inference_networks(self) -> dict[str, nn.Module]:
+        """The networks to sample and export with: the EMA shadows when EMA is on."""
+        if self.ema is not None:
+            return self.ema.networks
+        return {name: self.networks[name] for name in self.spec.inference_networks}
+
+    def fit(self) -> TrainResult:
+        """Run the loop to ``options.steps``; returns how it ended. Ctrl-C saves and returns cleanly."""
+        try:
+            self._setup()
+            with self._graceful_stop():
+                interrupted = self._loop()
+            exported = None
+            if not interrupted and self.runtime.is_main:
+                exported = self._export()
+            return TrainResult(step=self.step, run_dir=self.run_dir, checkpoint=self.last_checkpoint,
+                               interrupted=interrupted, exported=exported)
+        finally:
+            if hasattr(self, "logger"):
+                self.logger.close()
+            if hasattr(self, "runtime"):
+                self.runtime.close()
+
+    def _loop(self) -> bool:
+        options, runtime, step = self.options, self.runtime, self.train_step
+        if self.step >= options.steps:
+            self.logger.message(f"already at step {self.step} of {options.steps}; nothing to train")
+            return False
+        self.logger.message(f"training {self.spec.name} on {runtime.describe()} from step {self.step} "
+                            f"to {options.steps}; run folder {self.run_dir}")
+        for note in self.notes:
+            self.logger.message(note)
+        batches = iter(self.loader)
+        try:
+            while self.step < options.steps:
+                batch = runtime.to_device(next(batches))
+                if not isinstance(batch, dict):
+                    raise TrainingError(f"task {self.spec.name!r}: dataset items must be dicts of tensors, "
+                                        f"got {type(batch).__name__}")
+                step.index, step.updated = self.step, []
+                try:
+                    losses = self.task.training_step(batch, step)
+                except KeyboardInterrupt:
+                    return self._interrupt(hard=True)
+                if step.updated:  # once per iteration, after every optimizer stepped
+                    self.scaler.update()
+                with warnings.catch_warnings():  # an fp16 step skipped on overflow is not a misuse
+                    warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                    for scheduler in self.schedulers.values():
+                        scheduler.step()
+                if self.ema is not None:
+                    self.ema.update(self.networks)
+                means, (stop,) = reduce_scalars(losses, [float(self._stop_requested)], runtime)
+                check_finite(means, self.step, last_checkpoint=str(self.last_checkpoint or "") or None)
+                self._advance()
+                self._after_step(means)
+                if stop > 0:
+                    return self._interrupt(hard=False)
+        finally:
+            del batches  # shuts DataLoader workers down
+        return False
+
+    def _advance(self) -> None:
+        self.step += 1
+        self.batch_in_epoch += 1
+        if self.batch_in_epoch >= self.sampler.batches_per_epoch:
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+
+    def _after_step(self, losses: dict[str, float]) -> None:
+        options = self.options
+        last = self.step == options.steps
+        if self.step % options.log_every == 0 or last:
+            lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
+            self.logger.log(self.step, losses, lrs, epoch=self.epoch)
+        else:
+            self.logger.advance(self.step)
+        if options.sample_every and (self.step % options.sample_every == 0 or last) and self.runtime.is_main:
+            self._write_samples()
+        if self.step % options.checkpoint_every == 0 or last:
+            self.save_checkpoint()
+
+    def _interrupt(self, *, hard: bool) -> bool:
+        if hard and self.runtime.distributed:  # other ranks are not at a collective: saving would hang
+            self.logger.message(f"interrupted at step {self.step}; not saved (a second Ctrl-C under "
+                                f"torchrun); the last checkpoint is {self.last_checkpoint}")
+            return True
+        path = self.save_checkpoint()
+        self.logger.message(f"interrupted: saved checkpoint '{path}' at step {self.step}; "
+                            "continue with --resume auto")
+        return True
+
+    @contextlib.contextmanager
+    def _graceful_stop(self) -> Iterator[None]:
+        """First Ctrl-C (or SIGTERM) finishes the current step, saves and stops; a second one aborts."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame: object) -> None:
+            if self._stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            self.logger.message("stopping after this step (Ctrl-C again to abort)")
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _write_samples(self) -> None:
+        networks = self.inference_networks()
+        modes = {name: net.training for name, net in networks.items()}
+        batch = self.runtime.to_device(self.sample_batch, training=False)
+        try:
+            for net in networks.values():
+                net.eval()
+            with torch.no_grad():
+                rows = self.task.visualize(batch, networks)
+        finally:
+            for name, net in networks.items():
+                net.train(modes[name])
+        if rows:
+            save_sample_grid(self.run_dir / "samples" / f"step-{self.step:06d}.png", rows)
+
+    def _export(self) -> Path:
+        """Always write ``run_dir/model.safetensors``; also ``--export PATH`` when given."""
+        networks = self.inference_networks()
+        kwargs: dict[str, Any] = {"command": self.command, "data": self.options.data, "steps": self.step}
+        written = export_model(self.run_dir / "model.safetensors", self.task, networks, **kwargs)
+        if self.options.export is not None:
+            written = export_model(Path(self.options.export), self.task, networks, **kwargs)
+        self.logger.message(f"exported {written}")
+        return written
+
+
+def _scheduler_state(scheduler: Any) -> dict[str, Any]:
+    """A scheduler's state without its multiplier objects (rebuilt from today's options on resume)."""
+    state = scheduler.state_dict()
+    state["lr_lambdas"] = [None] * len(state.get("lr_lambdas", []))
+    return state
+
+
+def _changed(before: dict[str, Any], now: dict[str, Any]) -> str:
+    keys = [key for key in now if key in before and before[key] != now[key]]
+    return ", ".join(f"{key} {before[key]!r} -> {now[key]!r}" for key in keys)
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
+
+
+__all__: Sequence[str] = ["ResumableBatchSampler", "SeededDataset", "TrainResult", "Trainer", "read_metrics",
+                          "run_training", "sample_seed"]

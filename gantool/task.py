@@ -1,0 +1,176 @@
+"""The heavy side of a task: the ``Task`` base class that task plugins subclass.
+
+A plugin's cheap ``TaskSpec`` names its ``Task`` subclass by a ``"module:Class"`` string; the class is
+imported only when a command runs. torch is imported here only for type checking, so importing this
+module (for example to subclass it) stays cheap until the task actually builds something.
+
+What a subclass must override, and what it may:
+
+=============================  =========  ==========================================================
+method                         override?  default
+=============================  =========  ==========================================================
+``build_networks``             must       (none) every network by name, generators and critics
+``build_inference_networks``   may        ``build_networks()`` filtered to ``spec.inference_networks``
+``build_optimizers``           may        Adam(lr=options.lr or 2e-4, betas=(0.5, 0.999)) per network
+``build_dataset``              to train   (none) a map-style dataset of dicts of tensors
+``training_step``              to train   (none) the GAN update order through ``TrainStep``
+``visualize``                  may        ``[]`` rows of the sample grid
+``predict``                    may        ``networks[spec.inference_networks[0]](image)``
+``export_metadata``            may        colour space and value range
+``state_dict`` / ``load_...``  may        ``{}`` extra state an exact resume needs (an image pool)
+=============================  =========  ==========================================================
+
+Rebuilding from metadata: an exported model stores the task's full training options as JSON
+(``gantool.train_options``). Inference recreates ``spec.train_options(**known_fields)`` (unknown keys are
+ignored, missing ones take their defaults), constructs the task with it and calls
+``build_inference_networks()`` before loading the weights. So a network's *architecture* must depend
+only on ``self.options`` (never on the data, the device or the environment), and a new option that
+changes the architecture needs a default equal to the old behaviour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+    from torch.optim import Optimizer
+    from torch.utils.data import Dataset
+
+    from gantool.engine.step import TrainStep
+    from gantool.spec import TaskSpec
+
+
+class Task:
+    """Base class of every task's heavy side; the engine only ever talks to a task through these methods.
+
+    The engine owns devices, precision, DDP, EMA, checkpoints and export; the task owns its networks,
+    its data and the order of its updates. Nothing is looked up by string convention: a task composes
+    its losses as attributes and names networks in the dicts it returns.
+
+    Args:
+        spec: The task's card (name, scale, inference networks ...).
+        options: An instance of ``spec.train_options`` (or ``None`` when the task has none). At inference
+            it is rebuilt from the model file's metadata, so it carries the architecture choices.
+    """
+
+    def __init__(self, spec: TaskSpec, options: Any | None = None) -> None:
+        self.spec = spec
+        self.options = options
+
+    # ----------------------------------------------------------------------------------------- networks
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        """Every network of the task by name, freshly initialised on the CPU (must override).
+
+        Names must include every entry of ``spec.inference_networks``. The engine moves them to the
+        device, wraps them (DDP, compile) and checkpoints them; keep them plain ``nn.Module`` objects.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement build_networks()")
+
+    def build_inference_networks(self) -> dict[str, nn.Module]:
+        """Only the networks inference needs (``spec.inference_networks``).
+
+        Override to skip building critics when they are expensive; the default builds everything and
+        drops what inference does not use.
+        """
+        networks = self.build_networks()
+        missing = [name for name in self.spec.inference_networks if name not in networks]
+        if missing:
+            raise KeyError(f"{type(self).__name__}.build_networks() lacks inference networks {missing}; "
+                           f"it returned {sorted(networks)}")
+        return {name: networks[name] for name in self.spec.inference_networks}
+
+    def build_optimizers(self, networks: dict[str, nn.Module]) -> dict[str, Optimizer]:
+        """One optimizer per trainable network, keyed like ``networks``.
+
+        The default is the usual GAN Adam: ``lr`` from ``options.lr`` (2e-4 when absent), betas
+        ``(options.beta1 or 0.5, options.beta2 or 0.999)``. Networks without trainable parameters
+        get no optimizer.
+        """
+        import torch
+
+        lr = float(getattr(self.options, "lr", 2e-4))
+        betas = (float(getattr(self.options, "beta1", 0.5)), float(getattr(self.options, "beta2", 0.999)))
+        optimizers: dict[str, Optimizer] = {}
+        for name, network in networks.items():
+            parameters = [p for p in network.parameters() if p.requires_grad]
+            if parameters:
+                optimizers[name] = torch.optim.Adam(parameters, lr=lr, betas=betas)
+        return optimizers
+
+    # ---------------------------------------------------------------------------------------- training
+
+    def build_dataset(self, data: Path) -> Dataset:
+        """A map-style dataset whose items are dicts of tensors (must override to train).
+
+        Random augmentation may use ``torch``, ``random`` or ``numpy`` global RNGs freely: the engine
+        seeds them per sample from (seed, epoch, position), so the data is identical across
+        ``--num-workers`` settings and after a resume.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement build_dataset() to be trained")
+
+    def training_step(self, batch: dict[str, Tensor], step: TrainStep) -> dict[str, Tensor]:
+        """One iteration: forward under ``step.autocast()``, then ``step.update(name, loss)`` per network.
+
+        Keep one forward per backward for every DDP-wrapped network (concatenate real and fake batches
+        for a critic); use ``step.frozen(name)`` for a network that only passes gradients through.
+        Returns scalar losses to log (detached or not); a non-finite one stops training.
+
+        Example::
+
+            def training_step(self, batch, step):
+                with step.autocast():
+                    fake = step.networks["generator"](batch["input"])
+                    scores = step.networks["critic"](torch.cat([batch["target"], fake.detach()]))
+                    d_loss = self.adversarial.critic(*scores.chunk(2))
+                step.update("critic", d_loss)
+                with step.autocast(), step.frozen("critic") as critic:
+                    g_loss = self.adversarial.generator(critic(fake)) + l1(fake, batch["target"])
+                step.update("generator", g_loss)
+                return {"d": d_loss, "g": g_loss}
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement training_step() to be trained")
+
+    def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
+        """Rows of the periodic sample grid, each ``(B, 3, H, W)`` in [0, 1] and of the same size.
+
+        Called under ``torch.no_grad()`` with the EMA inference networks in eval mode and a fixed batch,
+        so successive grids are comparable. The default shows nothing.
+        """
+        del batch, networks
+        return []
+
+    # --------------------------------------------------------------------------------------- inference
+
+    def predict(self, networks: dict[str, nn.Module], image: Tensor, options: Any | None = None) -> Tensor:
+        """Inference on one batch or tile: ``(B, C, H, W)`` RGB float in [0, 1] to ``(B, C', H*s, W*s)``.
+
+        ``options`` is an instance of ``spec.infer_options`` (or ``None``). Must be fully convolutional
+        in the spatial sense so that tiled inference is valid (``s`` is ``spec.scale``).
+        """
+        del options
+        return networks[self.spec.inference_networks[0]](image)
+
+    def export_metadata(self) -> dict[str, str]:
+        """Extra ``gantool.*`` string metadata for the exported model file (merged last, so it wins).
+
+        Add ``"gantool.architecture"`` with a short human description of the networks.
+        """
+        return {"gantool.color_space": "rgb", "gantool.value_range": "0,1"}
+
+    # ------------------------------------------------------------------------------------------ resume
+
+    def state_dict(self) -> dict[str, Any]:
+        """Extra task state that an exact resume must restore (for example CycleGAN's image pool).
+
+        Values must load with ``torch.load(weights_only=True)``: tensors, numbers, strings, and lists,
+        tuples and dicts of those. Tensors come back on the training device. Under DDP every rank's
+        state is saved and restored separately.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        del state

@@ -1,0 +1,202 @@
+"""Helpers for plugin authors' tests: tiny images, a toy task, and a smoke check of a task's contract.
+
+The toy task (``TOY_SPEC``, implemented by :class:`ToyTask`) is a complete, real GAN in miniature: a
+two-layer conv "generator" learns to brighten images (target ``sqrt(x)``) against a tiny conv critic,
+with an LSGAN + L1 loss, instance noise drawn from the global RNG, and a one-image history pool kept in
+``state_dict``. Its data is synthetic, so it needs no files. gantool's own engine tests use it; it is
+also a short, working example of a ``Task``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F  # noqa: N812
+from torch.utils.data import Dataset
+
+from gantool.settings import TrainingOptions, flag
+from gantool.spec import TaskSpec
+from gantool.task import Task
+
+# ---------------------------------------------------------------------------------------------- images
+
+
+def random_image(height: int = 32, width: int = 32, channels: int = 3, *, seed: int = 0) -> np.ndarray:
+    """``(H, W, C)`` float32 noise in [0, 1], the ``gantool.io`` convention."""
+    return np.random.default_rng(seed).random((height, width, channels), dtype=np.float32)
+
+
+def gradient_image(height: int = 32, width: int = 32, channels: int = 3) -> np.ndarray:
+    """``(H, W, C)`` float32 smooth ramps in [0, 1]: easy to eyeball, different in every channel."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    ramps = [x / max(width - 1, 1), y / max(height - 1, 1), (x + y) / max(width + height - 2, 1)]
+    return np.stack([ramps[c % 3] for c in range(channels)], axis=2)
+
+
+def random_batch(batch: int = 2, channels: int = 3, height: int = 16, width: int = 16, *,
+                 seed: int = 0) -> Tensor:
+    """``(B, C, H, W)`` float32 tensor in [0, 1] from its own generator (global RNG untouched)."""
+    return torch.rand(batch, channels, height, width, generator=torch.Generator().manual_seed(seed))
+
+
+# ------------------------------------------------------------------------------------------- toy task
+
+
+@dataclass(kw_only=True)
+class ToyTrainOptions:
+    """Options of the toy task; ``channels`` is architecture, the ``*_at_step`` ones inject failures."""
+
+    channels: int = flag(8, "Width of the toy networks.")
+    lr: float = flag(2e-3, "Adam learning rate.")
+    image_size: int = flag(16, "Side of the synthetic training images.")
+    dataset_size: int = flag(32, "Number of synthetic training images.")
+    nan_at_step: int = flag(-1, "Return a NaN loss at this 0-based step (tests).")
+    interrupt_at_step: int = flag(-1, "Raise KeyboardInterrupt at this 0-based step, once (tests).")
+
+
+_TOY_DEFAULTS = ToyTrainOptions()
+
+TOY_SPEC = TaskSpec(
+    name="toy",
+    verb="brighten",
+    summary="Toy GAN that learns to brighten images (for tests and as an example).",
+    implementation="gantool.testing:ToyTask",
+    train_options=ToyTrainOptions,
+    scale=1,
+)
+
+
+class ToyGenerator(nn.Module):
+    """Two 3x3 convs with a residual: output = input + correction."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(channels, 3, 3, padding=1))
+
+    def forward(self, image: Tensor) -> Tensor:
+        return image + self.body(image)
+
+
+class ToyCritic(nn.Module):
+    """A two-layer PatchGAN-style critic."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(channels, 1, 3, padding=1))
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.body(image)
+
+
+class ToyDataset(Dataset):
+    """Synthetic images (fixed per index) with a random flip and crop offset drawn from the global RNG."""
+
+    def __init__(self, size: int, image_size: int) -> None:
+        self.size, self.image_size = size, image_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        side = self.image_size
+        base = torch.rand(3, side + 4, side + 4, generator=torch.Generator().manual_seed(index))
+        top, left = (int(v) for v in torch.randint(0, 5, (2,)))  # augmentation from the global RNG
+        image = base[:, top:top + side, left:left + side]
+        if torch.rand(()) < 0.5:
+            image = image.flip(-1)
+        return {"input": image.contiguous(), "target": image.sqrt()}
+
+
+class ToyTask(Task):
+    """The toy GAN; see the module docstring."""
+
+    def __init__(self, spec: TaskSpec, options: Any | None = None) -> None:
+        super().__init__(spec, options)
+        self.history: Tensor | None = None
+        self._interrupted = False
+
+    def option(self, name: str) -> Any:
+        """An option's value, falling back to ``ToyTrainOptions``' default (other specs may reuse ToyTask)."""
+        return getattr(self.options, name, getattr(_TOY_DEFAULTS, name))
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        return {"generator": ToyGenerator(self.option("channels")), "critic": ToyCritic(self.option("channels"))}
+
+    def build_dataset(self, data: Path) -> Dataset:
+        del data  # synthetic
+        return ToyDataset(self.option("dataset_size"), self.option("image_size"))
+
+    def training_step(self, batch: dict[str, Tensor], step: Any) -> dict[str, Tensor]:
+        if step.index == self.option("interrupt_at_step") and not self._interrupted:
+            self._interrupted = True
+            raise KeyboardInterrupt
+        real, source = batch["target"], batch["input"]
+        history = self.history if self.history is not None else real[:1]
+        with step.autocast():
+            fake = step.networks["generator"](source)
+            noise = 0.01 * torch.randn_like(real)  # instance noise: exercises the saved RNG state
+            critic_input = torch.cat([real + noise, fake.detach() + noise, history.to(real.dtype)])
+            scores = step.networks["critic"](critic_input)  # one forward per backward under DDP
+            real_scores, fake_scores = scores[: len(real)], scores[len(real):]
+            d_loss = (real_scores - 1).square().mean() + fake_scores.square().mean()
+        step.update("critic", d_loss)
+        with step.autocast(), step.frozen("critic") as critic:
+            g_adv = (critic(fake) - 1).square().mean()
+            g_loss = 0.1 * g_adv + F.l1_loss(fake, real)
+        step.update("generator", g_loss)
+        self.history = fake[:1].detach().float()
+        if step.index == self.option("nan_at_step"):
+            g_loss = g_loss * float("nan")
+        return {"d": d_loss, "g": g_loss}
+
+    def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
+        return [batch["input"], networks["generator"](batch["input"]).clamp(0, 1), batch["target"]]
+
+    def export_metadata(self) -> dict[str, str]:
+        return {**super().export_metadata(),
+                "gantool.architecture": f"ToyGenerator(channels={self.option('channels')})"}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history} if self.history is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = state.get("history")
+
+
+# --------------------------------------------------------------------------------------- smoke checks
+
+
+def tiny_training_options(run_dir: Path, data: Path | str = ".", **overrides: Any) -> TrainingOptions:
+    """``TrainingOptions`` for a seconds-long CPU run: 4 steps of batch 2, no workers, log every step."""
+    base = TrainingOptions(data=Path(data), run_dir=Path(run_dir), steps=4, batch_size=2, num_workers=0,
+                           device="cpu", log_every=1, sample_every=0, checkpoint_every=1000, ema_decay=0.9)
+    return replace(base, **overrides)
+
+
+def check_task(spec: TaskSpec, data: Path, run_dir: Path, task_options: Any = None, *,
+               steps: int = 2, image_size: int = 16) -> None:
+    """Train ``spec`` for a few CPU steps, export, reload and predict: the contract every task must meet.
+
+    Raises ``AssertionError`` (or the engine's own error) naming what broke.
+    """
+    from gantool.engine.export import load_model
+    from gantool.engine.training import Trainer
+
+    options = tiny_training_options(run_dir, data, steps=steps, checkpoint_every=steps, sample_every=steps)
+    result = Trainer(spec, options, task_options, progress=False).fit()
+    assert result.exported is not None and result.exported.is_file(), "training exported no model"
+    loaded = load_model(result.exported, spec)
+    image = random_batch(1, 3, image_size, image_size)
+    with torch.no_grad():
+        output = loaded.task.predict(loaded.networks, image, None)
+    expected = (1, image_size * spec.scale, image_size * spec.scale)
+    assert output.shape[0] == 1 and tuple(output.shape[-2:]) == expected[1:], (
+        f"predict() returned {tuple(output.shape)}; expected (1, C, {expected[1]}, {expected[2]})")
+    assert torch.isfinite(output).all(), "predict() returned non-finite values"

@@ -1,0 +1,214 @@
+"""The training loop on the toy task: exact resume, Ctrl-C, NaN stop, samples, logs, DDP, CUDA paths."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gantool.engine import checkpoint as ckpt
+from gantool.engine.training import ResumableBatchSampler, Trainer, read_metrics
+from gantool.errors import CheckpointError, TrainingError, UsageError
+from gantool.spec import TaskSpec
+from gantool.testing import TOY_SPEC, ToyTask, ToyTrainOptions, tiny_training_options
+
+HERE = Path(__file__).resolve().parent
+TEST_DEVICE = os.environ.get("GANTOOL_TEST_DEVICE", "cpu")
+needs_cuda = pytest.mark.skipif(TEST_DEVICE != "cuda" or not torch.cuda.is_available(),
+                                reason="set GANTOOL_TEST_DEVICE=cuda on a machine with CUDA")
+
+
+def train(run_dir: Path, task_options: ToyTrainOptions | None = None, spec: TaskSpec = TOY_SPEC,
+          **overrides: Any) -> Trainer:
+    trainer = Trainer(spec, tiny_training_options(run_dir, **overrides), task_options or ToyTrainOptions(),
+                      command="pytest", progress=False)
+    trainer.result = trainer.fit()
+    return trainer
+
+
+def losses_by_step(run_dir: Path) -> dict[int, dict[str, float]]:
+    return {record["step"]: record["losses"] for record in read_metrics(run_dir)}
+
+
+def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_is_exact(tmp_path: Path, workers: int) -> None:
+    whole = train(tmp_path / "whole", steps=6, num_workers=workers)
+    train(tmp_path / "split", steps=3, num_workers=workers)
+    assert (tmp_path / "split" / "step-000003").is_dir()
+    resumed = train(tmp_path / "split", steps=6, num_workers=workers, resume="auto")
+    assert resumed.resumed_from == tmp_path / "split" / "step-000003"
+    expected, actual = losses_by_step(tmp_path / "whole"), losses_by_step(tmp_path / "split")
+    assert sorted(actual) == list(range(1, 7))  # one consistent history in metrics.jsonl
+    assert actual == expected  # bit-for-bit: floats compared exactly
+    for name in whole.networks:
+        assert_same_tensors(whole.networks[name].state_dict(), resumed.networks[name].state_dict())
+    assert_same_tensors(load_file(tmp_path / "whole" / "model.safetensors"),
+                        load_file(tmp_path / "split" / "model.safetensors"))
+
+
+def test_data_does_not_depend_on_workers(tmp_path: Path) -> None:
+    a = losses_by_step(train(tmp_path / "a", steps=3, num_workers=0).run_dir)
+    b = losses_by_step(train(tmp_path / "b", steps=3, num_workers=2).run_dir)
+    assert a == b
+
+
+def test_sampler_covers_each_epoch_once_per_rank_and_resumes_mid_epoch() -> None:
+    def take(sampler: ResumableBatchSampler, count: int) -> list[list[tuple[int, int]]]:
+        iterator = iter(sampler)
+        return [next(iterator) for _ in range(count)]
+
+    ranks = [take(ResumableBatchSampler(10, 2, seed=1, rank=r, world_size=2), 4) for r in range(2)]
+    first_epoch = [index for rank in ranks for batch in rank[:2] for index, _ in batch]
+    assert len(first_epoch) == 8 and len(set(first_epoch)) == 8  # 2 of 10 dropped, none repeated
+    full = take(ResumableBatchSampler(10, 2, seed=1), 12)
+    late = take(ResumableBatchSampler(10, 2, seed=1, start_epoch=1, start_batch=3), 4)
+    assert late == full[8:12]  # 5 batches per epoch: epoch 1 batch 3 is the 9th
+
+
+def test_interrupt_saves_and_resume_continues_exactly(tmp_path: Path) -> None:
+    schedule = {"steps": 6, "lr_schedule": "linear", "warmup_steps": 1, "decay_start": 0.3}
+    train(tmp_path / "whole", **schedule)
+    stopped = train(tmp_path / "split", ToyTrainOptions(interrupt_at_step=3), **schedule)
+    assert stopped.result.interrupted and stopped.result.step == 3
+    assert ckpt.latest_checkpoint(tmp_path / "split") == tmp_path / "split" / "step-000003"
+    assert not (tmp_path / "split" / "model.safetensors").exists()  # no export of an unfinished run
+    train(tmp_path / "split", resume="auto", **schedule)
+    assert losses_by_step(tmp_path / "split") == losses_by_step(tmp_path / "whole")
+
+
+class SignalledToyTask(ToyTask):
+    """Sends itself SIGINT during step 2, as a terminal Ctrl-C would."""
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: Any) -> dict[str, torch.Tensor]:
+        if step.index == 2:
+            signal.raise_signal(signal.SIGINT)
+        return super().training_step(batch, step)
+
+
+SIGNALLED_SPEC = replace(TOY_SPEC, implementation=f"{__name__}:SignalledToyTask")
+
+
+def test_ctrl_c_finishes_the_step_then_saves(tmp_path: Path) -> None:
+    previous = signal.getsignal(signal.SIGINT)
+    trainer = train(tmp_path, spec=SIGNALLED_SPEC, steps=6)
+    assert signal.getsignal(signal.SIGINT) is previous  # handler restored
+    assert trainer.result.interrupted and trainer.result.step == 3
+    assert ckpt.latest_checkpoint(tmp_path).name == "step-000003"
+
+
+def test_nan_loss_stops_with_last_good_checkpoint_intact(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match=r"loss 'g' became nan at step 5.*step-000004"):
+        train(tmp_path, ToyTrainOptions(nan_at_step=4), steps=8, checkpoint_every=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-000002", "step-000004"]
+    loaded = ckpt.load_checkpoint(tmp_path / "step-000004", task="toy")
+    assert loaded.step == 4 and set(loaded.networks) == {"generator", "critic"}
+    assert max(losses_by_step(tmp_path)) == 4  # the NaN step was not logged
+    resumed = train(tmp_path, steps=6, resume="auto")  # and training can go on from it
+    assert resumed.result.step == 6
+
+
+def test_outputs_of_a_run(tmp_path: Path) -> None:
+    trainer = train(tmp_path, steps=4, sample_every=2, log_every=2, checkpoint_every=2, keep_checkpoints=1,
+                    export=tmp_path / "out" / "toy.safetensors")
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step-000002.png", "step-000004.png"]
+    assert [r["step"] for r in read_metrics(tmp_path)] == [2, 4]
+    record = read_metrics(tmp_path)[0]
+    assert set(record["losses"]) == {"d", "g"} and record["lr"] == {"generator": 2e-3, "critic": 2e-3}
+    config = (tmp_path / "config.toml").read_text()
+    assert "# command: pytest" in config and "steps = 4" in config and "channels = 8" in config
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-000004"]
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "out" / "toy.safetensors").is_file()
+    assert trainer.result.exported == tmp_path / "out" / "toy.safetensors"
+
+
+def test_resume_refuses_another_tasks_run(tmp_path: Path) -> None:
+    train(tmp_path, steps=2)
+    other = replace(TOY_SPEC, name="other")
+    with pytest.raises(Exception, match="belongs to task 'toy', not 'other'"):
+        train(tmp_path, spec=other, steps=3, resume="auto")
+
+
+def test_resume_with_another_architecture_is_a_clear_error(tmp_path: Path) -> None:
+    train(tmp_path, steps=2)
+    with pytest.raises(CheckpointError, match="does not fit network 'generator'.*architecture options"):
+        train(tmp_path, ToyTrainOptions(channels=4), steps=3, resume="auto")
+
+
+def test_fresh_run_refuses_a_folder_with_checkpoints(tmp_path: Path) -> None:
+    train(tmp_path, steps=2)
+    with pytest.raises(UsageError, match="already holds checkpoints.*--resume auto"):
+        train(tmp_path, steps=3)
+
+
+def test_too_small_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="fewer than one batch"):
+        train(tmp_path, ToyTrainOptions(dataset_size=3), batch_size=4)
+
+
+def test_two_process_gloo_ddp(tmp_path: Path) -> None:
+    """torchrun with 2 CPU processes: gradients are synchronised and the checkpoint holds both ranks."""
+    path = os.pathsep.join(filter(None, [str(HERE), str(HERE.parents[1]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(HERE / "ddp_worker.py"), str(tmp_path)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rank0, rank1 = (load_file(tmp_path / f"rank{r}.safetensors") for r in range(2))
+    assert_same_tensors(rank0, rank1)  # DDP kept both replicas identical
+    state = torch.load(tmp_path / "step-000004" / "state.pt", weights_only=True)
+    assert len(state["ranks"]) == 2
+    assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])
+    assert ckpt.load_checkpoint(tmp_path / "step-000004").meta["world_size"] == 2
+    assert (tmp_path / "model.safetensors").is_file() and len(read_metrics(tmp_path)) == 4
+
+
+# ------------------------------------------------------------------------------------------ CUDA only
+
+
+@needs_cuda
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_cuda_mixed_precision(tmp_path: Path, precision: str) -> None:
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("no bf16 on this GPU")
+    trainer = train(tmp_path, steps=4, device="cuda", precision=precision, checkpoint_every=2)
+    assert trainer.runtime.precision == precision
+    assert trainer.scaler.is_enabled() == (precision == "fp16")
+    weight = trainer.networks["generator"].body[0].weight
+    assert weight.is_cuda and weight.is_contiguous(memory_format=torch.channels_last)
+    state = torch.load(tmp_path / "step-000004" / "state.pt", weights_only=True)
+    assert ("scale" in state["scaler"]) == (precision == "fp16")
+    assert "cuda" in state["ranks"][0]["rng"]
+    resumed = train(tmp_path, steps=6, device="cuda", precision=precision, resume="auto")
+    assert resumed.result.step == 6 and resumed.scaler.is_enabled() == (precision == "fp16")
+
+
+@needs_cuda
+def test_cuda_resume_is_exact_in_fp32(tmp_path: Path) -> None:
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    options = {"device": "cuda", "precision": "fp32"}
+    train(tmp_path / "whole", steps=6, **options)
+    train(tmp_path / "split", steps=3, **options)
+    train(tmp_path / "split", steps=6, resume="auto", **options)
+    assert losses_by_step(tmp_path / "split") == losses_by_step(tmp_path / "whole")
+
+
+@needs_cuda
+def test_cuda_compile_and_exact_export(tmp_path: Path) -> None:
+    trainer = train(tmp_path, steps=3, device="cuda", precision="bf16" if torch.cuda.is_bf16_supported()
+                    else "fp16", compile=True)
+    assert trainer.result.step == 3 and all(k.count("_orig_mod") == 0 and not k.startswith("module.")
+                                            for k in load_file(tmp_path / "step-000003" / "networks.safetensors"))
