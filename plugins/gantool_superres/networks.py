@@ -1,0 +1,301 @@
+"""Super-resolution generators (compact, SRResNet, RRDB) and a fully convolutional patch critic.
+
+Every generator maps ``(B, 3, h, w)`` RGB in [0, 1] to ``(B, 3, h*s, w*s)`` for s in 2, 3, 4 and any
+``h, w``; none uses batch norm, so a tile gives the same result in train and eval mode and tiled inference
+stays valid. Outputs are not clamped (the task clamps at inference; L1 training wants the raw values).
+
+- :class:`CompactSR` (default, fast on CPU): plain 3x3 convs + PReLU at low resolution, a PixelShuffle
+  tail, and a global bicubic skip so the body learns only the residual (the Real-ESRGAN "compact" idea).
+- :class:`SRResNet`: the SRGAN generator (Ledig et al. 2017) with batch norm removed (as EDSR showed BN
+  hurts SR and it makes train/eval differ); 9x9 head and tail, residual blocks, sub-pixel upsampling.
+- :class:`RRDBNet`: the ESRGAN generator (Wang et al. 2018): residual-in-residual dense blocks with
+  residuals scaled by 0.2, then nearest-neighbour upsampling + conv (no checkerboard from PixelShuffle).
+- :class:`PatchCritic`: strided convs with spectral norm ending in a 1-channel logit map, so it works on
+  any crop size of at least 8 pixels; it can also return its intermediate features for feature matching.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+def upsample_stages(scale: int) -> list[int]:
+    """Factors of successive x2/x3 upsampling stages for ``scale`` (4 is done as two x2 stages)."""
+    stages = {2: [2], 3: [3], 4: [2, 2]}
+    if scale not in stages:
+        raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
+    return stages[scale]
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int = 3) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
+
+
+def _scale_init(module: nn.Module, factor: float) -> None:
+    """Shrink the default init of every conv in ``module`` (residual branches start near identity)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, a=0.0, mode="fan_in")
+            layer.weight.data.mul_(factor)
+            if layer.bias is not None:
+                layer.bias.data.zero_()
+
+
+class CompactSR(nn.Module):
+    """Fast generator: ``blocks`` conv+PReLU layers at input resolution, PixelShuffle, bicubic skip.
+
+    Args:
+        scale: 2, 3 or 4.
+        width: Feature channels.
+        blocks: Conv layers between the first conv and the tail (each 3x3, ``width`` to ``width``).
+    """
+
+    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 12) -> None:
+        super().__init__()
+        upsample_stages(scale)  # validates
+        self.scale = scale
+        layers: list[nn.Module] = [_conv(3, width), nn.PReLU(width)]
+        for _ in range(blocks):
+            layers += [_conv(width, width), nn.PReLU(width)]
+        self.body = nn.Sequential(*layers)
+        self.tail = _conv(width, 3 * scale * scale)
+        self.shuffle = nn.PixelShuffle(scale)
+        _scale_init(self.tail, 0.1)  # start close to plain bicubic
+
+    def forward(self, image: Tensor) -> Tensor:
+        """``(B, 3, h, w)`` in [0, 1] to ``(B, 3, h*s, w*s)``."""
+        base = F.interpolate(image, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return base + self.shuffle(self.tail(self.body(image)))
+
+
+class _ResidualBlock(nn.Module):
+    """conv-PReLU-conv with an identity skip (SRGAN's block without its batch norms)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(_conv(width, width), nn.PReLU(width), _conv(width, width))
+        _scale_init(self.branch, 0.1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.branch(x)
+
+
+class SRResNet(nn.Module):
+    """The SRGAN generator without batch norm.
+
+    Args:
+        scale: 2, 3 or 4 (x4 is two x2 sub-pixel stages).
+        width: Feature channels (64 in the paper).
+        blocks: Residual blocks (16 in the paper).
+    """
+
+    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 16) -> None:
+        super().__init__()
+        self.scale = scale
+        self.head = nn.Sequential(_conv(3, width, 9), nn.PReLU(width))
+        self.body = nn.Sequential(*[_ResidualBlock(width) for _ in range(blocks)], _conv(width, width))
+        upsampling: list[nn.Module] = []
+        for factor in upsample_stages(scale):
+            upsampling += [_conv(width, width * factor * factor), nn.PixelShuffle(factor), nn.PReLU(width)]
+        self.upsample = nn.Sequential(*upsampling)
+        self.tail = _conv(width, 3, 9)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """``(B, 3, h, w)`` in [0, 1] to ``(B, 3, h*s, w*s)``."""
+        features = self.head(image)
+        features = features + self.body(features)
+        return self.tail(self.upsample(features))
+
+
+class _DenseBlock(nn.Module):
+    """Five densely connected 3x3 convs; the output is ``x + 0.2 * conv5(...)`` (ESRGAN's RDB)."""
+
+    def __init__(self, width: int, growth: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(_conv(width + i * growth, growth) for i in range(4))
+        self.fuse = _conv(width + 4 * growth, width)
+        _scale_init(self, 0.1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = [x]
+        for conv in self.convs:
+            features.append(F.leaky_relu(conv(torch.cat(features, 1)), 0.2))
+        return x + 0.2 * self.fuse(torch.cat(features, 1))
+
+
+class _RRDB(nn.Module):
+    """Three dense blocks inside one more scaled residual (residual-in-residual)."""
+
+    def __init__(self, width: int, growth: int) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*[_DenseBlock(width, growth) for _ in range(3)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + 0.2 * self.blocks(x)
+
+
+class RRDBNet(nn.Module):
+    """The ESRGAN generator.
+
+    Args:
+        scale: 2, 3 or 4 (nearest-neighbour upsampling stages of x2, x3 or x2 twice, each followed by a conv).
+        width: Feature channels (64 in the paper); the dense growth is ``width // 2`` (32 in the paper).
+        blocks: RRDB blocks (23 in the paper).
+    """
+
+    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 23) -> None:
+        super().__init__()
+        self.scale = scale
+        self.stages = upsample_stages(scale)
+        growth = max(width // 2, 1)
+        self.head = _conv(3, width)
+        self.body = nn.Sequential(*[_RRDB(width, growth) for _ in range(blocks)])
+        self.body_conv = _conv(width, width)
+        self.upsample_convs = nn.ModuleList(_conv(width, width) for _ in self.stages)
+        self.hr_conv = _conv(width, width)
+        self.tail = _conv(width, 3)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """``(B, 3, h, w)`` in [0, 1] to ``(B, 3, h*s, w*s)``."""
+        features = self.head(image)
+        features = features + self.body_conv(self.body(features))
+        for factor, conv in zip(self.stages, self.upsample_convs, strict=True):
+            features = F.leaky_relu(conv(F.interpolate(features, scale_factor=factor, mode="nearest")), 0.2)
+        return self.tail(F.leaky_relu(self.hr_conv(features), 0.2))
+
+
+GENERATORS: dict[str, type[nn.Module]] = {"compact": CompactSR, "srresnet": SRResNet, "rrdb": RRDBNet}
+
+
+def build_generator(arch: str, *, scale: int, width: int, blocks: int) -> nn.Module:
+    """The generator named ``arch`` (``compact``, ``srresnet`` or ``rrdb``)."""
+    if arch not in GENERATORS:
+        raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATORS)}")
+    return GENERATORS[arch](scale=scale, width=width, blocks=blocks)
+
+
+class PatchCritic(nn.Module):
+    """Fully convolutional critic: one real/fake logit per overlapping patch (receptive field 68 pixels at 3 levels).
+
+    A 3x3 conv, then ``levels`` stages of (4x4 stride-2 conv, 3x3 conv), each LeakyReLU(0.2), and a 3x3 conv
+    to one channel. All convs after the first are spectrally normalised (Real-ESRGAN's choice: stable
+    without batch norm, which would mix the real and fake halves of a concatenated batch).
+
+    Args:
+        width: Channels of the first layer; doubled per stage up to ``8 * width``.
+        levels: Stride-2 stages (an input of side n gives a logit map of side about ``n / 2**levels``).
+    """
+
+    def __init__(self, width: int = 64, levels: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        stages = []
+        channels = width
+        for level in range(levels):
+            out = width * min(2 ** (level + 1), 8)
+            stages.append(nn.Sequential(
+                spectral_norm(nn.Conv2d(channels, out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+                spectral_norm(nn.Conv2d(out, out, 3, padding=1)), nn.LeakyReLU(0.2),
+            ))
+            channels = out
+        self.stages = nn.ModuleList(stages)
+        self.head = spectral_norm(nn.Conv2d(channels, 1, 3, padding=1))
+        self.min_size = 2 ** levels
+
+    def forward(self, image: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """Logit map ``(B, 1, h', w')`` of ``(B, 3, H, W)`` images in [0, 1].
+
+        With ``return_features`` also the activations after the stem and each stage (for feature
+        matching), as ``(logits, features)``; a flag rather than a method so DDP and compiled wrappers,
+        which only forward ``__call__``, can ask for it.
+        """
+        if min(image.shape[-2:]) < self.min_size:
+            raise ValueError(f"critic input {tuple(image.shape)} is smaller than {self.min_size} pixels")
+        features = [F.leaky_relu(self.stem(image), 0.2)]
+        for stage in self.stages:
+            features.append(stage(features[-1]))
+        logits = self.head(features[-1])
+        return (logits, features) if return_features else logits
+
+
+def count_parameters(network: nn.Module) -> int:
+    """Number of parameters (trainable or not)."""
+    return sum(p.numel() for p in network.parameters())
+
+
+# VGG19 convolution widths, "M" = 2x2 max pool; the layer indices match torchvision's ``vgg19().features``.
+_VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGGFeatures(nn.Module):
+    """VGG19 up to ``conv5_4`` before its ReLU (ESRGAN's perceptual features), frozen, for a perceptual loss.
+
+    Build it with :meth:`from_file`; gantool never downloads weights. The input is ``(B, 3, H, W)`` RGB in
+    [0, 1]; ImageNet normalisation is applied inside.
+    """
+
+    LAST_LAYER = 34  # torchvision index of conv5_4
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for entry in _VGG19_LAYOUT:
+            if entry == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(channels, int(entry), 3, padding=1), nn.ReLU(inplace=True)]
+                channels = int(entry)
+        self.features = nn.Sequential(*layers[: self.LAST_LAYER + 1])
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    @classmethod
+    def from_file(cls, path: str) -> VGGFeatures:
+        """Load weights saved from torchvision's ``vgg19`` (``features.N.weight`` keys, or ``N.weight``).
+
+        Accepts ``.safetensors`` or a PyTorch ``.pth`` (read with ``weights_only=True``). Classifier weights
+        and layers past ``conv5_4`` are ignored.
+
+        Raises:
+            CheckpointError: the file is missing, unreadable or lacks VGG19 convolution weights.
+        """
+        from gantool.errors import CheckpointError
+
+        network = cls()
+        try:
+            if str(path).endswith(".safetensors"):
+                from safetensors.torch import load_file
+
+                state = load_file(str(path))
+            else:
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as error:  # missing file, pickle refused, corrupt archive: all one message
+            raise CheckpointError(f"cannot read VGG19 weights '{path}': {str(error).splitlines()[0]}") from None
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+        wanted = network.features.state_dict()
+        found = {}
+        for key, tensor in state.items() if isinstance(state, dict) else ():
+            short = key.removeprefix("module.").removeprefix("features.")
+            if short in wanted:
+                found[short] = tensor
+        missing = sorted(set(wanted) - set(found), key=lambda k: int(k.split(".")[0]))
+        bad = [k for k, t in found.items() if tuple(t.shape) != tuple(wanted[k].shape)]
+        if missing or bad:
+            detail = f"missing {', '.join(missing[:3])}" if missing else f"wrong shape for {', '.join(bad[:3])}"
+            raise CheckpointError(f"'{path}' is not a torchvision VGG19 state dict ({detail}); expected keys "
+                                  "like features.0.weight ... features.34.weight")
+        network.features.load_state_dict(found)
+        return network
+
+    def forward(self, image: Tensor) -> Tensor:
+        """``conv5_4`` pre-activation features of ``(B, 3, H, W)`` RGB in [0, 1]."""
+        return self.features((image - self.mean) / self.std)

@@ -1,0 +1,106 @@
+"""Option dataclasses of the ``superres`` task: each field becomes a ``--flag`` of ``upscale`` or ``train superres``.
+
+Imported on every CLI start (through the task card), so nothing here may import torch.
+
+The architecture fields (``arch``, ``scale``, ``width``, ``blocks``) are stored in every exported model
+and read back at inference to rebuild the generator: their defaults must never change meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gantool.errors import UsageError
+from gantool.settings import flag
+
+Architecture = Literal["compact", "srresnet", "rrdb"]
+Stage = Literal["pretrain", "gan"]
+GanLoss = Literal["vanilla", "relativistic"]
+Degradation = Literal["bicubic", "realistic"]
+
+SCALES = (2, 3, 4)
+#: Residual blocks per architecture when ``--blocks`` is not given (compact: conv layers in the body).
+DEFAULT_BLOCKS = {"compact": 12, "srresnet": 16, "rrdb": 23}
+#: Learning rate per stage when ``--lr`` is not given (ESRGAN: 2e-4 for PSNR pretraining, 1e-4 for the GAN).
+DEFAULT_LR = {"pretrain": 2e-4, "gan": 1e-4}
+
+
+@dataclass(kw_only=True)
+class UpscaleOptions:
+    """Flags of ``gantool upscale`` that belong to this task."""
+
+    outscale: float | None = flag(
+        None, "Final scale relative to the input (e.g. 3.5): the network output is resized to it with "
+        "antialiased bicubic. Default: the model's own scale.", min=0.01)
+
+
+@dataclass(kw_only=True)
+class SuperResTrainOptions:
+    """Flags of ``gantool train superres``.
+
+    Training is two-stage, as in SRGAN/ESRGAN: ``--stage pretrain`` optimises L1 only (a PSNR model), then
+    ``--stage gan --pretrained runs/pre/model.safetensors`` fine-tunes it against a critic.
+    """
+
+    arch: Architecture = flag("compact", "Generator: compact (fast on CPU, ~0.5M parameters), srresnet "
+                              "(SRGAN without batch norm) or rrdb (ESRGAN, 16.7M parameters at defaults).",
+                              panel="Architecture")
+    scale: int = flag(4, "Upscaling factor: 2, 3 or 4.", panel="Architecture", min=2, max=4)
+    width: int = flag(64, "Feature channels of the generator.", panel="Architecture", min=4)
+    blocks: int | None = flag(None, "Body depth of the generator (default: compact 12 conv layers, srresnet 16 "
+                              "residual blocks, rrdb 23 RRDB blocks).", panel="Architecture", min=1)
+    critic_width: int = flag(64, "Feature channels of the first critic layer (GAN stage only).",
+                             panel="Architecture", min=4)
+    stage: Stage = flag("pretrain", "pretrain: L1 loss only; gan: adversarial fine-tuning with a critic.",
+                        panel="Training stage")
+    pretrained: str | None = flag(None, "A pretrain-stage model .safetensors to start the GAN stage from "
+                                  "(must have the same arch, scale, width and blocks).", panel="Training stage")
+    lr: float | None = flag(None, "Learning rate of generator and critic (default: 2e-4 pretrain, 1e-4 gan).",
+                            panel="Optimisation", min=0.0)
+    crop: int = flag(128, "Side of the square high-resolution training crops (rounded down to a multiple "
+                     "of --scale).", panel="Data", min=16)
+    degradation: Degradation = flag(
+        "bicubic", "How low-resolution inputs are made from the crops: bicubic (MATLAB-style downscale, the "
+        "benchmark setting) or realistic (random blur, downscale, noise and JPEG).", panel="Data")
+    pixel_weight: float = flag(1.0, "Weight of the L1 loss in the GAN stage (ESRGAN used 0.01).",
+                               panel="Losses", min=0.0)
+    adversarial_weight: float = flag(0.1, "Weight of the generator's adversarial loss (ESRGAN: 0.005).",
+                                     panel="Losses", min=0.0)
+    perceptual_weight: float = flag(1.0, "Weight of the VGG perceptual loss, or of the critic feature-matching "
+                                    "loss that replaces it without --vgg-weights.", panel="Losses", min=0.0)
+    gan_loss: GanLoss = flag("vanilla", "vanilla (non-saturating BCE) or relativistic (ESRGAN's relativistic "
+                             "average GAN).", panel="Losses")
+    vgg_weights: str | None = flag(None, "Local VGG19 weights file (.pth or .safetensors, torchvision key "
+                                   "names) for the perceptual loss; nothing is downloaded.", panel="Losses")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.scale not in SCALES:
+            problems.append(f"--scale must be 2, 3 or 4, got {self.scale}")
+        if self.crop // max(self.scale, 1) < 8:
+            problems.append(f"--crop {self.crop} is too small for --scale {self.scale}: the low-resolution crop "
+                            "must be at least 8 pixels")
+        if self.pretrained is not None and self.stage != "gan":
+            problems.append("--pretrained is for --stage gan (the pretrain stage starts from scratch)")
+        if problems:
+            raise UsageError("superres options: " + "; ".join(problems))
+
+    @property
+    def body_blocks(self) -> int:
+        """``blocks``, or the architecture's default depth."""
+        return self.blocks if self.blocks is not None else DEFAULT_BLOCKS[self.arch]
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the stage's default."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.stage]
+
+    @property
+    def hr_crop(self) -> int:
+        """The training crop side, rounded down to a multiple of ``scale``."""
+        return self.crop - self.crop % self.scale
+
+    def describe_architecture(self) -> str:
+        """Short text for ``gantool.architecture``, e.g. ``compact x4, 12 blocks, width 64``."""
+        return f"{self.arch} x{self.scale}, {self.body_blocks} blocks, width {self.width}"
