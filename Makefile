@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: setup
-	$(BIN)/ruff check gantool plugins tests benchmarks docs/plugins/example
+	$(BIN)/ruff check gantool plugins tests benchmarks scripts docs/plugins/example
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -47,7 +47,8 @@ class InferenceOptions(RuntimeOptions):
     tile_overlap: int = flag(16, "Overlap between tiles in input pixels (feathered).", panel="Tiling", min=0)
     recursive: bool = flag(False, "Descend into sub-folders of input folders (mirrored in the output).",
                            short="-r", panel="Batch")
-    suffix: str = flag("", "Text added to each output file name, e.g. _x4.", panel="Batch")
+    suffix: str = flag("", "Text added to each output file name, e.g. _x4 (default without -o: _VERB, "
+                       "as in photo_upscale.jpg).", panel="Batch")
     ext: str | None = flag(None, "Output format: png, jpg, webp, tif or bmp (default: the input's).",
                            panel="Batch")
     quality: int = flag(95, "JPEG/WebP quality.", panel="Batch", min=1, max=100)

@@ -87,9 +87,14 @@ class BatchPlan:
             object.__setattr__(self, "output", Path(self.output))
 
     @classmethod
-    def from_options(cls, options: Any, params: Mapping[str, Any]) -> BatchPlan:
-        """From an ``InferenceOptions`` (``output``, ``suffix``, ``ext``, ``quality``, ``overwrite``, ``shard``)."""
-        return cls(output=options.output, suffix=options.suffix, ext=options.ext, quality=options.quality,
+    def from_options(cls, options: Any, params: Mapping[str, Any], *, default_suffix: str = "") -> BatchPlan:
+        """From an ``InferenceOptions`` (``output``, ``suffix``, ``ext``, ``quality``, ``overwrite``, ``shard``).
+
+        Without ``-o`` and ``--suffix``, outputs go next to their inputs with ``default_suffix`` (the verb),
+        so ``gantool upscale photo.jpg`` writes ``photo_upscale.jpg`` instead of refusing.
+        """
+        suffix = options.suffix or (default_suffix if options.output is None else "")
+        return cls(output=options.output, suffix=suffix, ext=options.ext, quality=options.quality,
                    overwrite=options.overwrite, shard=options.shard, params=params)
 
 

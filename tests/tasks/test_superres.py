@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from gantool.engine.runtime import Runtime
+from gantool.engine.step import TrainStep
+from gantool.errors import InputError, UsageError
+from gantool.io import Image, write_image
 from gantool_superres import SPEC
 from gantool_superres.metrics import psnr_from_mse, psnr_y, rgb_to_y, ssim_y, to_8bit
 from gantool_superres.networks import PatchCritic, VGGFeatures, build_generator, count_parameters
 from gantool_superres.options import SuperResTrainOptions, UpscaleOptions
 from gantool_superres.resize import contributions, imresize
 from gantool_superres.task import HRCrops, SuperResolution, degrade
-
-from gantool.engine.runtime import Runtime
-from gantool.engine.step import TrainStep
-from gantool.errors import InputError, UsageError
-from gantool.io import Image, write_image
 
 TINY = {"width": 8, "blocks": 1, "critic_width": 8, "crop": 32}
 
@@ -328,10 +328,9 @@ def test_visualize_rows_and_export_metadata() -> None:
 
 
 def test_train_export_reload_and_evaluate(tmp_path: Path) -> None:
-    from gantool_superres.evaluate import evaluate
-
     from gantool.engine.training import Trainer
     from gantool.testing import tiny_training_options
+    from gantool_superres.evaluate import evaluate
 
     data = write_images(tmp_path / "train")
     options = tiny_training_options(tmp_path / "run", data, steps=2, checkpoint_every=2)

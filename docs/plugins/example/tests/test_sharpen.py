@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from gantool_sharpen import SPEC, SharpenOptions, SharpenTrainOptions
-from gantool_sharpen.task import Sharpen
 
 from gantool.cli import main
 from gantool.engine.runtime import Runtime
@@ -26,6 +24,8 @@ from gantool.io import Image, read_image, write_image
 from gantool.plugins import build_plugin_system
 from gantool.testing import check_task
 from gantool.weights import read_metadata
+from gantool_sharpen import SPEC, SharpenOptions, SharpenTrainOptions
+from gantool_sharpen.task import Sharpen
 
 CLI = [sys.executable, "-m", "gantool"]
 TINY = {"width": 8, "blocks": 1, "critic_width": 8, "crop": 32, "blur_max": 1.5}
