@@ -125,7 +125,9 @@ def _merged_fields(common: type, specs: list[TaskSpec], which: str) -> list[Opti
 # ---------------------------------------------------------------------------------------------- verbs
 
 
-def _choose_task(system: PluginSystem, verb: str, specs: list[TaskSpec], model: str | None) -> tuple[TaskSpec, Path]:
+def _choose_task(
+    system: PluginSystem, verb: str, specs: list[TaskSpec], model: str | None, values: dict[str, Any]
+) -> tuple[TaskSpec, Path]:
     """Pick the task and weights file for a verb: the model file's metadata decides for shared verbs."""
     hook = system.manager.hook.gantool_resolve_weights
     if model is None:
@@ -134,9 +136,10 @@ def _choose_task(system: PluginSystem, verb: str, specs: list[TaskSpec], model: 
             names = " and ".join(spec.name for spec in specs)
             raise UsageError(f"'{verb}' needs --model (it runs {names} models; see `gantool models list`)")
         spec = defaults[0]
-        path = hook(task=spec, name=spec.default_weights)
+        name = spec.default_weights_for(build(spec.infer_options, values))
+        path = hook(task=spec, name=name)
         if path is None:
-            raise CheckpointError(f"bundled model {spec.default_weights!r} for task {spec.name!r} was not found; "
+            raise CheckpointError(f"bundled model {name!r} for task {spec.name!r} was not found; "
                                   "pass --model PATH or set GANTOOL_MODELS to the folder holding it")
         return spec, Path(path)
     path = next((p for p in (hook(task=spec, name=model) for spec in specs) if p is not None), None)
@@ -166,7 +169,7 @@ def _add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: li
     def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
         values = _resolve_values(ctx, fields, kwargs)
         options = build(InferenceOptions, values)
-        spec, model_path = _choose_task(system, verb, specs, options.model)
+        spec, model_path = _choose_task(system, verb, specs, options.model, values)
         launch.run_inference(spec=spec, model_path=model_path, options=options,
                              task_options=build(spec.infer_options, values), inputs=list(kwargs["inputs"]))
 
@@ -180,7 +183,7 @@ def _add_sample_verb(app: typer.Typer, system: PluginSystem, spec: TaskSpec) -> 
     def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
         values = _resolve_values(ctx, fields, kwargs)
         options = build(SampleOptions, values)
-        chosen, model_path = _choose_task(system, spec.verb or spec.name, [spec], options.model)
+        chosen, model_path = _choose_task(system, spec.verb or spec.name, [spec], options.model, values)
         launch.run_sampling(spec=chosen, model_path=model_path, options=options,
                             task_options=build(spec.infer_options, values))
 

@@ -34,6 +34,8 @@ class TaskSpec:
         scale: Output size / input size for image-to-image tasks (the tiler needs it).
         kind: ``"image-to-image"`` (takes images) or ``"sample"`` (generates images from noise).
         default_weights: Bundled model name used when ``--model`` is not given, e.g. ``"superres-x4"``.
+            It may name fields of ``infer_options`` in braces, ``"superres-x{scale}"``, so that an option
+            such as ``--scale 2`` picks another bundled model.
         inference_networks: Networks that get EMA, are exported, and are loaded for inference.
     """
 
@@ -74,6 +76,17 @@ class TaskSpec:
         if not self.inference_networks or not all(isinstance(n, str) for n in self.inference_networks):
             found.append("inference_networks must be a non-empty tuple of network names")
         return found
+
+    def default_weights_for(self, infer_options: Any | None) -> str | None:
+        """The default model name, with ``{field}`` placeholders filled from the inference options."""
+        if self.default_weights is None:
+            return None
+        values = dataclasses.asdict(infer_options) if infer_options is not None else {}
+        try:
+            return self.default_weights.format(**values)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"task {self.name!r}: default_weights {self.default_weights!r} names an unknown "
+                             f"option ({error})") from None
 
     def load_implementation(self) -> type:
         """Import and return the heavy ``Task`` class. This is where torch gets imported."""

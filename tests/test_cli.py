@@ -112,6 +112,18 @@ def test_no_default_weights_installed_says_what_to_do(plugin_dist, task_source, 
     assert calls["run_inference"]["model_path"] == tmp_path / "shine-v1.safetensors"
 
 
+def test_default_weights_can_depend_on_an_option(plugin_dist, task_source, calls, monkeypatch, tmp_path):
+    monkeypatch.setenv("GANTOOL_MODELS", str(tmp_path))
+    plugin_dist("gantool-shine", {"shine": "shine_plugin"}, {"shine_plugin": task_source(weights="shine-{mode}")})
+    for mode in ("soft", "hard"):
+        write_model_header(tmp_path / f"shine-{mode}.safetensors", {"gantool.task": "shine"})
+    app = build_app(build_plugin_system())
+    assert runner.invoke(app, ["shine", "a.png"]).exit_code == 0
+    assert calls["run_inference"]["model_path"] == tmp_path / "shine-soft.safetensors"
+    assert runner.invoke(app, ["shine", "a.png", "--mode", "hard"]).exit_code == 0
+    assert calls["run_inference"]["model_path"] == tmp_path / "shine-hard.safetensors"
+
+
 def test_shared_verb_dispatches_on_model_metadata(plugin_dist, task_source, calls, tmp_path):
     plugin_dist("gantool-a", {"a": "plugin_a"}, {"plugin_a": task_source(name="paired", verb="translate")})
     plugin_dist("gantool-b", {"b": "plugin_b"}, {"plugin_b": task_source(name="unpaired", verb="translate")})
