@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gantool import __version__, launch
+from gantool.datasets import build_data_app
 from gantool.errors import CheckpointError, GantoolError, PluginError, UsageError
 from gantool.options import OptionField, build, cli_parameters, load_config, merge_values, option_fields
 from gantool.plugins import PluginSystem, build_plugin_system, call_each_plugin
@@ -346,6 +347,7 @@ def build_app(system: PluginSystem) -> typer.Typer:
     app.add_typer(train_app, name="train", rich_help_panel=TASKS_PANEL)
     _add_plugins_commands(app, system)
     _add_models_commands(app)
+    app.add_typer(build_data_app(), name="data", rich_help_panel=TOOLS_PANEL)
 
     problems.extend(_add_plugin_commands(app, system))
     app.problems = problems  # type: ignore[attr-defined]  # shown by main() as warnings

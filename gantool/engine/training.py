@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
 import gantool
+from gantool.datasets import resolve_data
 from gantool.engine import checkpoint as ckpt
 from gantool.engine.ema import EMA
 from gantool.engine.export import export_model
@@ -188,7 +189,7 @@ class Trainer:
 
     def _setup_data(self) -> None:
         options, runtime = self.options, self.runtime
-        dataset = self.task.build_dataset(Path(options.data))  # type: ignore[arg-type]
+        dataset = self.task.build_dataset(resolve_data(options.data))  # a path, or a known name (horse2zebra)
         size = len(dataset)  # type: ignore[arg-type]
         if (size // runtime.world_size) // options.batch_size < 1:
             raise TrainingError(f"dataset '{options.data}' has {size} samples, fewer than one batch of "
