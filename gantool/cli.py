@@ -282,25 +282,35 @@ def _add_plugin_commands(app: typer.Typer, system: PluginSystem) -> list[str]:
 
 
 def _remove_additions_of(app: typer.Typer, module_name: str) -> int:
-    """Remove the commands and groups (sub-apps) with a callback defined in ``module_name`` or below it."""
+    """Remove the commands with a callback defined in ``module_name`` (or below it), also inside sub-apps.
+
+    A sub-app shared by several plugins (``gantool eval``) keeps the other plugins' commands; a sub-app
+    left empty, or whose own callback came from the module, goes.
+    """
 
     def from_module(function: Any) -> bool:
         module = getattr(function, "__module__", "") or ""
         return module == module_name or module.startswith(f"{module_name}.")
 
-    def group_is_mine(info: Any) -> bool:
-        sub_app = getattr(info, "typer_instance", None)
+    removed = 0
+    kept_commands = [info for info in app.registered_commands if not from_module(info.callback)]
+    removed += len(app.registered_commands) - len(kept_commands)
+    app.registered_commands[:] = kept_commands
+    kept_groups = []
+    for group in app.registered_groups:
+        sub_app = group.typer_instance
         if sub_app is None:
-            return False
-        callbacks = [getattr(sub_app, "registered_callback", None)]
-        callbacks += [command.callback for command in sub_app.registered_commands]
-        return any(from_module(getattr(c, "callback", c)) for c in callbacks if c is not None) or any(
-            group_is_mine(group) for group in sub_app.registered_groups)
-
-    before = len(app.registered_commands) + len(app.registered_groups)
-    app.registered_commands[:] = [info for info in app.registered_commands if not from_module(info.callback)]
-    app.registered_groups[:] = [info for info in app.registered_groups if not group_is_mine(info)]
-    return before - len(app.registered_commands) - len(app.registered_groups)
+            kept_groups.append(group)
+            continue
+        removed += _remove_additions_of(sub_app, module_name)
+        own_callback = getattr(sub_app.registered_callback, "callback", None)
+        if (own_callback is not None and from_module(own_callback)) or not (
+                sub_app.registered_commands or sub_app.registered_groups):
+            removed += 1
+            continue
+        kept_groups.append(group)
+    app.registered_groups[:] = kept_groups
+    return removed
 
 
 def _version_callback(value: bool) -> None:

@@ -16,6 +16,7 @@ method                         override?  default
 ``training_step``              to train   (none) the GAN update order through ``TrainStep``
 ``visualize``                  may        ``[]`` rows of the sample grid
 ``predict``                    may        ``networks[spec.inference_networks[0]](image)``
+``postprocess``                may        identity; runs once on the stitched image, after tiling
 ``export_metadata``            may        colour space and value range
 ``state_dict`` / ``load_...``  may        ``{}`` extra state an exact resume needs (an image pool)
 =============================  =========  ==========================================================
@@ -54,6 +55,11 @@ class Task:
         options: An instance of ``spec.train_options`` (or ``None`` when the task has none). At inference
             it is rebuilt from the model file's metadata, so it carries the architecture choices.
     """
+
+    #: Inference on a gray (1-channel) input: ``True`` turns a 3-channel result back into gray (Rec. 601
+    #: luma), so gray stays gray; a task whose point is to add colour (colourisation) sets ``False`` to keep
+    #: the RGB result. The engine converts gray inputs to RGB before :meth:`predict` either way.
+    output_gray_for_gray_input: bool = True
 
     def __init__(self, spec: TaskSpec, options: Any | None = None) -> None:
         self.spec = spec
@@ -152,6 +158,25 @@ class Task:
         """
         del options
         return networks[self.spec.inference_networks[0]](image)
+
+    def postprocess(self, output: Tensor, source_size: tuple[int, int], options: Any | None = None) -> Tensor:
+        """Whole-image step of inference: runs once on the stitched full image, after tiling (default: identity).
+
+        :meth:`predict` sees one tile at a time and must grow it by exactly ``s``, so anything that needs the
+        whole picture or changes the output size (a final resize such as ``--outscale``, a global colour
+        correction) belongs here instead.
+
+        Args:
+            output: The stitched ``(B, C', H*s, W*s)`` float32 result of :meth:`predict`, on the CPU.
+            source_size: ``(H, W)`` of the input image, before any upscaling.
+            options: As for :meth:`predict`.
+
+        Returns:
+            ``(B, C', H', W')`` in [0, 1] of any size; the engine resizes alpha to match it. Return
+            ``output`` itself when there is nothing to do (avoid copies of the full image).
+        """
+        del source_size, options
+        return output
 
     def export_metadata(self) -> dict[str, str]:
         """Extra ``gantool.*`` string metadata for the exported model file (merged last, so it wins).

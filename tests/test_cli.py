@@ -215,6 +215,42 @@ def test_plugin_command_that_breaks_the_app_is_left_out(plugin_dist, task_source
     assert "1 command(s) left out" in captured.err
 
 
+SHARED_GROUP_PLUGIN = """
+from __future__ import annotations
+import typer
+from gantool import hookimpl
+
+
+def shared(app):
+    for group in app.registered_groups:
+        if group.name == "tools":
+            return group.typer_instance
+    sub = typer.Typer()
+    app.add_typer(sub, name="tools")
+    return sub
+
+
+@hookimpl
+def gantool_register_commands(app):
+    @shared(app).command("{name}")
+    def command(level: {annotation} = 1) -> None:
+        print("{name} ran")
+"""
+
+
+def test_broken_plugin_command_in_a_shared_group_keeps_the_others(plugin_dist, capsys, monkeypatch):
+    monkeypatch.setenv("GANTOOL_PLUGINS", "good,bad")
+    good = SHARED_GROUP_PLUGIN.replace("{name}", "good").replace("{annotation}", "int")
+    bad = SHARED_GROUP_PLUGIN.replace("{name}", "bad").replace("{annotation}", "typer.Nope")
+    plugin_dist("gantool-good", {"good": "good_plugin"}, {"good_plugin": good})
+    plugin_dist("gantool-bad", {"bad": "bad_plugin"}, {"bad_plugin": bad})
+    with pytest.raises(SystemExit) as exited:
+        main(["tools", "good"])
+    assert exited.value.code == 0
+    captured = capsys.readouterr()
+    assert "good ran" in captured.out and "plugin 'bad'" in captured.err
+
+
 PROBE = (
     "import atexit, sys\n"
     "atexit.register(lambda: sys.stderr.write('HEAVY:' + ','.join(sorted(m for m in ('torch', 'cv2', 'kornia')"

@@ -43,11 +43,12 @@ def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
 def gantool_register_commands(app: typer.Typer) -> None:
     """Add ``gantool eval superres``: PSNR/SSIM on a Set5/Set14-style folder, model next to bicubic.
 
-    ``eval`` is a sub-app so that other tasks can add their own ``gantool eval TASK`` later.
+    ``eval`` is a sub-app shared with other plugins through :func:`gantool.evalcmd.eval_app`, so that each
+    can add its own ``gantool eval TASK``.
     """
-    eval_app = typer.Typer(help="Measure models on benchmark image sets.", no_args_is_help=True)
+    from gantool.evalcmd import eval_app
 
-    @eval_app.command("superres")
+    @eval_app(app).command("superres")
     def eval_superres(
         data: Annotated[Path, typer.Option("--data", help="Benchmark folder with HR/ and optionally "
                                            "LR_bicubic/X{scale}/ (Set5/Set14 layout).")],
@@ -75,5 +76,3 @@ def gantool_register_commands(app: typer.Typer) -> None:
             typer.echo(rows_as_json(rows))
         else:
             print_rows(rows, title=f"superres on {data}")
-
-    app.add_typer(eval_app, name="eval", rich_help_panel="Plugins")

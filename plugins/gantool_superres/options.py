@@ -31,8 +31,9 @@ class UpscaleOptions:
     """Flags of ``gantool upscale`` that belong to this task."""
 
     outscale: float | None = flag(
-        None, "Final scale relative to the input (e.g. 3.5): the network output is resized to it with "
-        "antialiased bicubic. Default: the model's own scale.", min=0.01)
+        None, "Final scale relative to the input (e.g. 3.5): the whole network output is resized to it once, "
+        "after tiling, with antialiased MATLAB-style bicubic (alpha follows). Default: the model's own scale.",
+        min=0.01)
 
 
 @dataclass(kw_only=True)

@@ -263,8 +263,8 @@ class SuperResolution(Task):
         del options
         generator = networks["generator"]
         if image.shape[1] == 1:
-            return generator(image.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True).clamp(0, 1)
-        return generator(image).clamp(0, 1)
+            return generator(image.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True).clamp_(0, 1)
+        return generator(image).clamp_(0, 1)  # in place: the output is ours, and a copy is a full-size buffer
 
     def postprocess(self, output: Tensor, source_size: tuple[int, int], options: Any | None = None) -> Tensor:
         """Apply ``--outscale``: resize the full ``(B, C, h*s, w*s)`` result to ``round(h * outscale)``.

@@ -15,10 +15,26 @@ import pytest
 import torch
 from torch import nn
 
-from gantool.engine import inference
-from gantool.engine.inference import make_processor, resize_alpha, resolve_tile, run_inference, run_sampling
+from gantool.engine import inference, tiling
+from gantool.engine.inference import (
+    CPU_IMAGE_BYTES,
+    CPU_MIN_TILE,
+    LiveTensorBytes,
+    TilePlan,
+    balanced_tile,
+    fill_transparent,
+    full_image_bytes,
+    hwc_array,
+    make_processor,
+    measure_bytes_per_pixel,
+    resize_alpha,
+    resolve_tile,
+    run_inference,
+    run_sampling,
+)
 from gantool.engine.runtime import Runtime
 from gantool.errors import InputError, PluginError, UsageError
+from gantool.imagetensor import to_array
 from gantool.io import Image, read_image, write_image
 from gantool.settings import InferenceOptions, SampleOptions
 from gantool.spec import TaskSpec
@@ -58,6 +74,23 @@ class ColorizingTask(FakeTask):
     output_gray_for_gray_input = False
 
 
+class CroppingTask(FakeTask):
+    """Records each postprocess call and crops the stitched result by 2 pixels on each side."""
+
+    post_calls: list[tuple[tuple[int, ...], tuple[int, int]]] = []
+
+    def postprocess(self, output, source_size, options=None):
+        CroppingTask.post_calls.append((tuple(output.shape), source_size))
+        return output[..., 2:-2, 2:-2]
+
+
+class BilinearTask(Task):
+    """Upscales x2 by bilinear interpolation: a stand-in for any network that mixes neighbouring pixels."""
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        return {"generator": nn.Upsample(scale_factor=2, mode="bilinear")}
+
+
 class SamplingTask(Task):
     def build_networks(self) -> dict[str, nn.Module]:
         return {"generator": nn.Conv2d(3, 3, 1)}
@@ -80,7 +113,7 @@ def spec(scale: int = 2, cls: str = "FakeTask", kind: str = "image-to-image") ->
                     implementation=f"{MODULE}:{cls}", scale=scale, kind=kind)
 
 
-def processor(scale: int = 2, tile: int = 0, cls: type[Task] = FakeTask):
+def processor(scale: int = 2, tile: int | None = 0, cls: type[Task] = FakeTask):
     task = cls(spec(scale))
     networks = {k: v.eval() for k, v in task.build_inference_networks().items()}
     return make_processor(task, networks, None, scale=scale, tile=tile, overlap=8,
@@ -132,11 +165,164 @@ def test_tiled_path_is_used_and_matches_untiled() -> None:
 
 
 def test_resolve_tile() -> None:
-    assert resolve_tile("0", scale=4, device="cpu") == 0
-    assert resolve_tile(" 256 ", scale=4, device="cpu") == 256
-    assert 64 <= resolve_tile("auto", scale=4, device="cpu") <= 2048
+    assert resolve_tile("0") == 0
+    assert resolve_tile(" 256 ") == 256
+    assert resolve_tile("auto") is None and resolve_tile("AUTO") is None
     with pytest.raises(UsageError, match="--tile"):
-        resolve_tile("big", scale=4, device="cpu")
+        resolve_tile("big")
+
+
+def test_auto_tiling_measures_the_network_and_matches_untiled() -> None:
+    image = Image(rgb(40, 44))
+    whole = processor(tile=0)(image).color
+    auto = processor(tile=None)(image).color  # a 40x44 image fits any auto tile: one call
+    assert FakeTask.calls[-1] == (1, 3, 40, 44)
+    np.testing.assert_allclose(auto, whole, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------- postprocess, alpha
+
+
+def test_postprocess_runs_once_on_the_stitched_image_and_alpha_follows_its_size() -> None:
+    CroppingTask.post_calls = []
+    alpha = np.full((40, 44, 1), 0.5, np.float32)
+    out = processor(tile=16, cls=CroppingTask)(Image(rgb(40, 44), alpha))
+    assert len(FakeTask.calls) > 4  # tiled ...
+    assert CroppingTask.post_calls == [((1, 3, 80, 88), (40, 44))]  # ... but postprocessed once, whole
+    assert out.color.shape == (76, 84, 3) and out.alpha.shape == (76, 84, 1)
+    gray = processor(cls=CroppingTask)(Image(rgb(40, 44)[..., :1]))
+    assert gray.color.shape == (76, 84, 1)
+
+
+def test_default_postprocess_is_the_identity() -> None:
+    output = torch.rand(1, 3, 4, 4)
+    assert FakeTask(spec()).postprocess(output, (2, 2), None) is output
+    assert Task.output_gray_for_gray_input is True
+
+
+def red_disc(h: int = 20, w: int = 24, radius: float = 7.0) -> Image:
+    """An opaque red disc with antialiased edges on a transparent background whose colour is black."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    alpha = np.clip(radius + 0.5 - np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2), 0, 1)[..., None]
+    color = np.zeros((h, w, 3), np.float32)
+    color[alpha[..., 0] > 0] = (1.0, 0.0, 0.0)
+    return Image(color, alpha)
+
+
+def test_alpha_edges_keep_their_colour_through_a_mixing_network() -> None:
+    image = red_disc()
+    task = BilinearTask(spec(2))
+    out = make_processor(task, task.build_inference_networks(), None, scale=2, tile=0, overlap=8,
+                         runtime=Runtime(device=torch.device("cpu")))(image)
+    visible = out.alpha[..., 0] > 0.05
+    assert out.color[visible][:, 0].min() > 0.999 and out.color[visible][:, 1:].max() < 1e-6
+    naive = to_array(torch.nn.functional.interpolate(torch.from_numpy(image.color).permute(2, 0, 1)[None],
+                                                     scale_factor=2, mode="bilinear"))
+    assert naive[out.alpha[..., 0] > 0.5][:, 0].min() < 0.8  # what the hidden black does untreated
+
+
+def test_fill_transparent_only_changes_invisible_pixels() -> None:
+    color = torch.rand(1, 3, 16, 20, generator=torch.Generator().manual_seed(1))
+    alpha = torch.zeros(1, 1, 16, 20)
+    alpha[..., 4:8, 2:6] = 1.0
+    alpha[..., 10, 15] = 0.25
+    filled = fill_transparent(color, alpha)
+    visible = (alpha > inference.TRANSPARENT_ALPHA).expand_as(color)
+    assert torch.equal(filled[visible], color[visible])
+    assert not torch.equal(filled[~visible], color[~visible])
+    lo = torch.minimum(color[..., 4:8, 2:6].amin((-1, -2)), color[..., 10, 15])[0]  # filled colours are
+    hi = torch.maximum(color[..., 4:8, 2:6].amax((-1, -2)), color[..., 10, 15])[0]  # means of visible ones
+    assert ((filled[0] >= lo[:, None, None] - 1e-6) & (filled[0] <= hi[:, None, None] + 1e-6)).all()
+    assert fill_transparent(color, torch.ones(1, 1, 16, 20)) is color  # nothing transparent
+    assert fill_transparent(color, torch.zeros(1, 1, 16, 20)) is color  # nothing visible to copy
+
+
+def test_fill_transparent_reaches_across_large_areas() -> None:
+    color = torch.zeros(1, 3, 65, 63)
+    color[..., 3, 60] = torch.tensor([0.2, 0.4, 0.6])
+    alpha = torch.zeros(1, 1, 65, 63)
+    alpha[..., 3, 60] = 1.0
+    filled = fill_transparent(color, alpha)
+    torch.testing.assert_close(filled, color[..., 3:4, 60:61].expand_as(color))
+
+
+def test_resize_alpha_antialiases_only_when_shrinking() -> None:
+    alpha = np.random.default_rng(0).random((40, 48, 1), dtype=np.float32)
+    small = resize_alpha(alpha, (10, 12))
+    expected = torch.nn.functional.interpolate(torch.from_numpy(alpha[..., 0])[None, None], size=(10, 12),
+                                               mode="bicubic", antialias=True).clamp(0, 1)[0, 0]
+    np.testing.assert_allclose(small[..., 0], expected.numpy(), atol=1e-6)
+
+
+def test_hwc_array_matches_to_array_without_a_copy() -> None:
+    values = torch.randn(1, 3, 5, 7) * 2
+    values[0, 1, 2, 3], values[0, 0, 0, 0], values[0, 2, 4, 6] = float("nan"), float("inf"), -float("inf")
+    expected = to_array(values)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        tensor = values.clone(memory_format=layout)
+        out = hwc_array(tensor)
+        np.testing.assert_array_equal(out, expected)
+        assert np.shares_memory(out, tensor.numpy())  # a view: no full-size copy
+        assert out.flags.c_contiguous == (layout == torch.channels_last)
+    expanded = values[:, :1].expand(1, 3, 5, 7)  # overlapping elements: copied, the source left alone
+    np.testing.assert_array_equal(hwc_array(expanded), to_array(values[:, :1].expand(1, 3, 5, 7)))
+    assert torch.isnan(values[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="batch of one"):
+        hwc_array(torch.zeros(2, 3, 4, 4))
+
+
+# ---------------------------------------------------------------------------------------- tile planning
+
+
+def tile_count(length: int, tile: int, overlap: int) -> int:
+    return 1 if tile == 0 or length <= tile else len(tiling._tile_starts(length, tile, min(overlap, tile // 2)))
+
+
+@pytest.mark.parametrize(("height", "width", "tile"), [(2048, 2048, 520), (500, 2048, 520), (1000, 333, 256),
+                                                       (130, 129, 64), (24, 20, 8), (100, 100, 100)])
+def test_balanced_tile_keeps_the_count_and_shrinks_the_overlap(height: int, width: int, tile: int) -> None:
+    side = balanced_tile(height, width, tile, 16)
+    assert side <= tile
+    if height <= tile and width <= tile:
+        assert side == 0
+        return
+    for length in (height, width):
+        assert tile_count(length, side, 16) <= tile_count(length, tile, 16)
+    assert side >= min(height, tile) or tile_count(height, side, 16) == tile_count(height, tile, 16)
+    assert balanced_tile(2048, 2048, 520, 16) == 424  # 5 x 5 tiles either way, 7% instead of 61% extra work
+
+
+def test_auto_tile_fits_the_budget_with_the_full_size_buffers() -> None:
+    plan = TilePlan(None, budget=6e8, bytes_per_pixel=2000.0, cpu=True)
+    side, full = plan.auto_side(1024, 1024, 4), full_image_bytes(1024, 1024, 4)
+    assert full == 1024 * 1024 * 3 * 4 * (2 + 16)  # input and its tensor, the output
+    assert side**2 * 2000 + full <= 6e8 < (side + 1) ** 2 * 2000 + full
+    assert 0 < plan.tile_for(1024, 1024, scale=4, overlap=16) <= side
+    capped = TilePlan(None, budget=1e12, bytes_per_pixel=2000.0).auto_side(512, 512, 4)
+    assert capped > 256 and capped**2 * 2000 + full_image_bytes(512, 512, 4) <= CPU_IMAGE_BYTES
+    assert full_image_bytes(2048, 2048, 4) > CPU_IMAGE_BYTES  # no room left: the smallest useful tile
+    assert TilePlan(None, budget=1e12, bytes_per_pixel=2000.0).auto_side(2048, 2048, 4) == CPU_MIN_TILE
+    assert TilePlan(None, budget=1e12, bytes_per_pixel=2000.0, cpu=False).auto_side(8, 8, 4) == tiling.AUTO_TILE_MAX
+    assert TilePlan(None, budget=1e6, bytes_per_pixel=2000.0).auto_side(2048, 2048, 4) == tiling.AUTO_TILE_MIN
+    assert TilePlan(16).tile_for(40, 44, scale=2, overlap=8) == 16 and TilePlan(0).tile_for(9, 9, scale=2,
+                                                                                           overlap=8) == 0
+
+
+def test_measure_bytes_per_pixel_counts_live_tensors() -> None:
+    assert measure_bytes_per_pixel(lambda x: x * 2 + 1, "cpu", side=8) == 24  # two 3-channel float32 maps
+    assert measure_bytes_per_pixel(lambda x: (x * 2).add_(1), "cpu", side=8) == 12  # in place: one
+    assert measure_bytes_per_pixel(lambda x: (x * 2)[:, :1].exp(), "cpu", side=8) == 16  # a view costs nothing
+    assert measure_bytes_per_pixel(lambda x: x.view(-1).sum(), "cpu", side=8) == pytest.approx(4 / 64)
+
+    def broken(x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("needs 64 pixels")
+
+    assert measure_bytes_per_pixel(broken, "cpu") is None
+    with LiveTensorBytes() as meter:
+        kept = torch.ones(10)
+        del kept
+        again = torch.ones(10)
+    assert meter.peak == 40 and meter.live == 40 and again.numel() == 10
 
 
 # --------------------------------------------------------------------- end to end (needs load_model)

@@ -1,0 +1,145 @@
+"""The conditional GAN recipe of pix2pix (Isola et al. 2017), shared by every task built on it.
+
+pix2pix (paired translation) and colourisation are the same machine with different inputs and outputs:
+a U-Net generator ``G(x)``, a PatchGAN critic that judges the pair ``(x, y)`` stacked along channels, and
+the loss ``GAN(G) + l1_weight * |G(x) - y|``. Keeping the options, the network builders and the training
+step here lets both tasks use one implementation instead of two copies drifting apart.
+
+Importing this module is cheap (task cards import :class:`ConditionalGANOptions`); torch is imported
+inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from gantool.errors import UsageError
+from gantool.settings import flag
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from gantool.engine.step import TrainStep
+    from gantool.losses import AdversarialLoss
+    from gantool.nets.unet import UNet
+
+Norm = Literal["instance", "batch"]
+ConditionalLoss = Literal["vanilla", "lsgan"]
+
+
+@dataclass(kw_only=True)
+class ConditionalGANOptions:
+    """Architecture, loss and optimiser flags common to pix2pix-style tasks (``gantool train pix2pix ...``).
+
+    ``width``, ``depth`` (or ``crop``, from which it is derived) and ``norm`` shape the exported generator
+    and are read back from the model file at inference: their defaults must keep their meaning.
+    """
+
+    crop: int = flag(256, "Side of the square random training crops; also sets the U-Net depth (log2(crop) - 1 "
+                     "downsamplings, at most 8) unless --depth is given.", panel="Data", min=8)
+    flip: bool = flag(True, "Random left-right flips of the training images (both halves of a pair together).",
+                      panel="Data")
+    width: int = flag(64, "Channels of the generator's first level (doubling per level up to 8x).",
+                      panel="Architecture", min=1)
+    depth: int | None = flag(None, "U-Net downsamplings (default from --crop); --crop must be a multiple of "
+                             "2**depth.", panel="Architecture", min=1, max=8)
+    norm: Norm = flag("instance", "Normalisation of generator and critic: instance (identical in train and eval, "
+                      "any batch size) or batch (pix2pix's original; uses running statistics at inference).",
+                      panel="Architecture")
+    dropout: float = flag(0.5, "Dropout in the three decoder blocks next to the bottleneck (pix2pix's noise; 0 "
+                          "disables it). Off at inference unless --seed asks for it.", panel="Architecture",
+                          min=0.0, max=0.9)
+    critic_width: int = flag(64, "Channels of the critic's first layer.", panel="Architecture", min=1)
+    critic_layers: int = flag(3, "Stride-2 layers of the PatchGAN critic: 3 sees 70x70 patches, 2 sees 34x34, "
+                              "4 sees 142x142.", panel="Architecture", min=1, max=6)
+    gan_loss: ConditionalLoss = flag("vanilla", "Adversarial loss: vanilla (BCE, the paper) or lsgan (least "
+                                     "squares).", panel="Losses")
+    l1_weight: float = flag(100.0, "Weight of the L1 loss to the target (the paper's lambda).", panel="Losses",
+                            min=0.0)
+    lr: float = flag(2e-4, "Adam learning rate of generator and critic.", panel="Optimisation", min=0.0)
+    beta1: float = flag(0.5, "Adam beta1.", panel="Optimisation", min=0.0, max=1.0)
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise UsageError(f"{type(self).__name__}: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every invalid combination, so subclasses can add theirs and report all at once."""
+        found = []
+        if self.crop < 8:
+            found.append(f"--crop must be at least 8, got {self.crop}")
+        elif self.crop % (2**self.unet_depth):
+            found.append(f"--crop {self.crop} must be a multiple of {2**self.unet_depth} for a U-Net of depth "
+                         f"{self.unet_depth}; use a power of two such as 256, or set --depth")
+        if self.depth is not None and not 1 <= self.depth <= 8:
+            found.append(f"--depth must be between 1 and 8, got {self.depth}")
+        if not 0.0 <= self.dropout < 1.0:
+            found.append(f"--dropout must be in [0, 1), got {self.dropout}")
+        return found
+
+    @property
+    def unet_depth(self) -> int:
+        """``depth``, or the one derived from ``crop``."""
+        if self.depth is not None:
+            return self.depth
+        from math import floor, log2
+
+        return max(1, min(8, int(floor(log2(max(self.crop, 4)))) - 1))  # = gantool.nets.unet.depth_for_crop
+
+    def describe_architecture(self, in_channels: int, out_channels: int) -> str:
+        """Short text for ``gantool.architecture``, e.g. ``U-Net 3->3, depth 7, width 64, instance norm``."""
+        return (f"U-Net {in_channels}->{out_channels}, depth {self.unet_depth}, width {self.width}, "
+                f"{self.norm} norm")
+
+
+def build_generator(options: ConditionalGANOptions, in_channels: int, out_channels: int) -> UNet:
+    """The U-Net generator the options describe (architecture from options only, as export requires)."""
+    from gantool.nets.unet import UNet
+
+    return UNet(in_channels, out_channels, width=options.width, depth=options.unet_depth, norm=options.norm,
+                dropout=options.dropout)
+
+
+def build_critic(options: ConditionalGANOptions, in_channels: int) -> nn.Module:
+    """The conditional PatchGAN: it sees input and output stacked, ``in_channels`` = their sum."""
+    from gantool.nets.patchgan import PatchDiscriminator
+
+    return PatchDiscriminator(in_channels, width=options.critic_width, n_layers=options.critic_layers,
+                              norm=options.norm)
+
+
+def adversarial_loss(options: ConditionalGANOptions) -> AdversarialLoss:
+    """The adversarial loss the options name."""
+    from gantool.losses import AdversarialLoss
+
+    return AdversarialLoss(options.gan_loss)
+
+
+def conditional_gan_step(step: TrainStep, source: Tensor, target: Tensor, *, adversarial: AdversarialLoss,
+                         l1_weight: float) -> tuple[Tensor, dict[str, Tensor]]:
+    """One pix2pix iteration on networks ``"generator"`` and ``"critic"``; returns (fake, losses to log).
+
+    ``source`` and ``target`` are in the generator's value range ([-1, 1] for the U-Net). Order as in the
+    paper: the critic learns on ``(x, y)`` against ``(x, G(x))`` (loss halved inside
+    :meth:`AdversarialLoss.critic`), then the generator on the frozen critic's verdict plus
+    ``l1_weight * L1``. Real and fake pairs go through the critic in one forward (the engine's rule for
+    DDP); with batch norm they therefore share batch statistics, which instance norm avoids.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    with step.autocast():
+        fake = step.networks["generator"](source)
+        pairs = torch.cat([torch.cat([source, target], dim=1), torch.cat([source, fake.detach()], dim=1)])
+        real_logits, fake_logits = step.networks["critic"](pairs).chunk(2)
+        d_loss = adversarial.critic(real_logits, fake_logits)
+    step.update("critic", d_loss)
+    with step.autocast(), step.frozen("critic") as critic:
+        g_adversarial = adversarial.generator(critic(torch.cat([source, fake], dim=1)))
+        l1 = F.l1_loss(fake.float(), target.float())
+        g_loss = g_adversarial + l1_weight * l1
+    step.update("generator", g_loss)
+    losses = {"d": d_loss.detach(), "g": g_loss.detach(), "g_gan": g_adversarial.detach(), "l1": l1.detach()}
+    return fake.detach(), losses

@@ -1,0 +1,33 @@
+"""The shared ``gantool eval`` command group, so that several plugins can each add ``gantool eval TASK``.
+
+Typer gives every sub-app its own name slot: two plugins that each ``app.add_typer(..., name="eval")``
+would produce two groups of the same name, and only one would be reachable. A plugin's
+``gantool_register_commands`` therefore asks for the group here and adds its command to it::
+
+    from gantool.evalcmd import eval_app
+
+    @hookimpl
+    def gantool_register_commands(app):
+        @eval_app(app).command("mytask")
+        def eval_mytask(...): ...
+
+Cheap to import (typer only), as everything the CLI imports at start-up must be.
+"""
+
+from __future__ import annotations
+
+import typer
+
+EVAL_NAME = "eval"
+EVAL_HELP = "Measure models on benchmark image sets (`gantool eval TASK --help`)."
+PANEL = "Plugins"
+
+
+def eval_app(app: typer.Typer) -> typer.Typer:
+    """The ``eval`` sub-app of ``app``: the one already added, or a new one added now."""
+    for group in app.registered_groups:
+        if group.name == EVAL_NAME and group.typer_instance is not None:
+            return group.typer_instance
+    group_app = typer.Typer(help=EVAL_HELP, no_args_is_help=True)
+    app.add_typer(group_app, name=EVAL_NAME, rich_help_panel=PANEL)
+    return group_app

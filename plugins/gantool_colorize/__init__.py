@@ -1,0 +1,70 @@
+"""gantool-colorize: colourise gray photos with a conditional GAN in Lab space (L in, ab out).
+
+The plugin's cheap side, imported on every CLI start through the ``gantool`` entry point: the task card
+and the ``gantool eval colorize`` command, no torch. The heavy side is :mod:`gantool_colorize.task`; the
+networks and the training step are pix2pix's (:mod:`gantool.cgan`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
+
+from gantool import TaskSpec, hookimpl
+from gantool_colorize.options import RENDER_SIZE, ColorizeOptions, ColorizeTrainOptions
+
+__version__ = "0.1.0"
+
+DEFAULT_MODEL = "colorize"
+
+SPEC = TaskSpec(
+    name="colorize",
+    verb="colorize",
+    summary="Colourise gray photos (Lab-space pix2pix): colour at the original resolution, alpha and 16-bit kept.",
+    implementation="gantool_colorize.task:Colorize",
+    infer_options=ColorizeOptions,
+    train_options=ColorizeTrainOptions,
+    scale=1,
+    default_weights=DEFAULT_MODEL,
+)
+
+
+@hookimpl
+def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    """Hand gantool the ``colorize`` task card."""
+    register(SPEC)
+
+
+@hookimpl
+def gantool_register_commands(app: typer.Typer) -> None:
+    """Add ``gantool eval colorize``: RGB PSNR/SSIM and colourfulness, model next to the gray baseline."""
+    from gantool.evalcmd import eval_app
+
+    @eval_app(app).command("colorize")
+    def eval_colorize(
+        data: Annotated[Path, typer.Option("--data", help="Folder of colour photos (e.g. Kodak24); each is "
+                                           "made gray, colourised and compared with the original.")],
+        model: Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")] = DEFAULT_MODEL,
+        render_size: Annotated[int, typer.Option("--render-size", help="Working size of the network (shorter "
+                                                 "side).", min=16)] = RENDER_SIZE,
+        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+        as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
+    ) -> None:
+        """Per image and mean: PSNR and SSIM (RGB) of the result and of the gray input, and colourfulness."""
+        from gantool.cli import report_error
+        from gantool.errors import GantoolError
+
+        try:
+            from gantool_colorize.evaluate import evaluate, print_rows, resolve_model, rows_as_json
+
+            rows = evaluate(resolve_model(model), data, render_size=render_size, device=device)
+        except GantoolError as error:
+            report_error(str(error))
+            raise typer.Exit(error.exit_code) from None
+        if as_json:
+            typer.echo(rows_as_json(rows))
+        else:
+            print_rows(rows, title=f"colorize on {data}")

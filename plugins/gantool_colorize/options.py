@@ -1,0 +1,45 @@
+"""Option dataclasses of the ``colorize`` task: fields become ``--flags`` of ``colorize`` and ``train colorize``.
+
+Imported on every CLI start (through the task card), so nothing here may import torch. The network and
+loss flags are the conditional-GAN ones of :mod:`gantool.cgan`, shared with pix2pix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gantool.cgan import ConditionalGANOptions
+from gantool.settings import flag
+
+#: Default working size: the side the network sees at inference, and the training images' shorter side.
+RENDER_SIZE = 256
+
+
+@dataclass(kw_only=True)
+class ColorizeOptions:
+    """Flags of ``gantool colorize`` that belong to this task."""
+
+    render_size: int = flag(RENDER_SIZE, "Working size: the image's shorter side is resized to this for the "
+                            "network, whose colour is then upsampled onto the full-resolution original "
+                            "lightness (output size = input size). Larger sees finer regions, smaller "
+                            "more context; the model was trained near its --load-size.", min=16)
+
+
+@dataclass(kw_only=True)
+class ColorizeTrainOptions(ConditionalGANOptions):
+    """Flags of ``gantool train colorize``: the shared cGAN flags plus how photos become training crops."""
+
+    load_size: int | None = flag(None, "Resize each photo so its shorter side is this many pixels before the "
+                                 "random crop (default: --crop), matching how `gantool colorize "
+                                 "--render-size` shows images to the network.", panel="Data", min=8)
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.load_size is not None and self.load_size < self.crop:
+            found.append(f"--load-size {self.load_size} is smaller than --crop {self.crop}")
+        return found
+
+    @property
+    def shorter_side(self) -> int:
+        """The shorter side photos are resized to before cropping."""
+        return self.load_size if self.load_size is not None else self.crop

@@ -1,0 +1,78 @@
+"""Option dataclasses of the ``cyclegan`` task: each field becomes a ``--flag`` of ``translate`` or ``train cyclegan``.
+
+Imported on every CLI start (through the task card), so nothing here may import torch.
+
+The architecture fields (``blocks``, ``width``) are stored in every exported model and read back at
+inference to rebuild the generators: their defaults must never change meaning. The defaults are the
+paper's (Zhu et al. 2017): 9-block ResNet generators, 70x70 PatchGAN critics, LSGAN, cycle weight 10,
+identity weight 0.5, a 50-image history per critic, Adam(2e-4, beta1 0.5), 286-pixel resize then
+256-pixel random crops with flips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gantool.errors import UsageError
+from gantool.settings import flag
+
+Direction = Literal["AtoB", "BtoA"]
+GanLoss = Literal["lsgan", "vanilla", "hinge"]
+
+
+@dataclass(kw_only=True)
+class TranslateOptions:
+    """Flags of ``gantool translate`` that belong to this task."""
+
+    direction: Direction = flag("AtoB", "Which generator runs: AtoB maps domain A to B (trainA -> trainB, e.g. "
+                                "horse -> zebra), BtoA the reverse.")
+
+
+@dataclass(kw_only=True)
+class CycleGANTrainOptions:
+    """Flags of ``gantool train cyclegan``.
+
+    For the paper's schedule (constant learning rate for the first half, then linear decay to zero) add
+    ``--lr-schedule linear --decay-start 0.5``; ``--batch-size 1`` is the paper's batch.
+    """
+
+    blocks: int = flag(9, "Residual blocks per generator: 9 for 256-pixel crops, 6 for 128 (the paper).",
+                       panel="Architecture", min=1)
+    width: int = flag(64, "Channels of the generators' first layer (2x and 4x after the two downsamplings).",
+                      panel="Architecture", min=4)
+    critic_width: int = flag(64, "Channels of the critics' first layer.", panel="Architecture", min=4)
+    critic_layers: int = flag(3, "Stride-2 layers of the PatchGAN critics: 3 judges 70x70 patches, 2 34x34, "
+                              "4 142x142.", panel="Architecture", min=1, max=6)
+    gan_loss: GanLoss = flag("lsgan", "Adversarial loss: lsgan (least squares, the paper's), vanilla (BCE) or "
+                             "hinge.", panel="Losses")
+    cycle_weight: float = flag(10.0, "Weight of the cycle-consistency L1 loss, in each direction.",
+                               panel="Losses", min=0.0)
+    identity_weight: float = flag(0.5, "Weight of the identity L1 loss G_AB(b) ~ b, as a fraction of "
+                                  "--cycle-weight (0 disables it and saves two generator passes).",
+                                  panel="Losses", min=0.0)
+    pool_size: int = flag(50, "Generated images remembered per critic; critics see a random mix of old and "
+                          "new fakes (0: only the newest).", panel="Losses", min=0)
+    lr: float = flag(2e-4, "Adam learning rate of generators and critics.", panel="Optimisation", min=0.0)
+    beta1: float = flag(0.5, "Adam beta1.", panel="Optimisation", min=0.0, max=1.0)
+    load_size: int = flag(286, "Side of the square that training images are resized to before "
+                         "cropping.", panel="Data", min=8)
+    crop: int = flag(256, "Side of the random square crops taken from the resized images (the "
+                    "training resolution).", panel="Data", min=8)
+    flip: bool = flag(True, "Random left-right flips of training images.", panel="Data")
+
+    def __post_init__(self) -> None:
+        problems = []
+        smallest = 3 * 2**self.critic_layers  # the critic's logit map would be empty below this
+        if self.crop < smallest:
+            problems.append(f"--crop {self.crop} is too small for --critic-layers {self.critic_layers} "
+                            f"(at least {smallest})")
+        if self.crop > self.load_size:
+            problems.append(f"--crop {self.crop} is larger than --load-size {self.load_size}")
+        if problems:
+            raise UsageError("cyclegan options: " + "; ".join(problems))
+
+    def describe_architecture(self) -> str:
+        """Short text for ``gantool.architecture``."""
+        return (f"CycleGAN: two ResNet generators ({self.blocks} residual blocks, width {self.width}, instance "
+                f"norm, reflect padding); generator_ab maps A to B, generator_ba B to A")
