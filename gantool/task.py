@@ -61,6 +61,11 @@ class Task:
     #: the RGB result. The engine converts gray inputs to RGB before :meth:`predict` either way.
     output_gray_for_gray_input: bool = True
 
+    #: Whether inference may split a large image into tiles for ``predict``. Tasks whose networks use
+    #: whole-image statistics (instance norm in a U-Net) or work at a fixed render size set it to False,
+    #: and ``predict`` then always receives the whole image.
+    tileable: bool = True
+
     def __init__(self, spec: TaskSpec, options: Any | None = None) -> None:
         self.spec = spec
         self.options = options

@@ -134,6 +134,7 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
     answer (``None`` for auto, which measures the network once here) or a ready :class:`TilePlan`.
     """
     keep_gray = bool(getattr(task, "output_gray_for_gray_input", True))
+    tileable = bool(getattr(task, "tileable", True))  # False: predict sees the whole image (pix2pix, colorize)
     postprocess = getattr(task, "postprocess", None)
     nets = dict(networks)
     if runtime.device.type == "cpu":
@@ -151,7 +152,7 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
 
     def process(image: Image) -> Image:
         size = (image.height, image.width)
-        tile_side = plan.tile_for(*size, scale=scale, overlap=overlap)
+        tile_side = plan.tile_for(*size, scale=scale, overlap=overlap) if tileable else 0
         x = network_input(image)
         with torch.inference_mode():
             y = tiled_apply_with_backoff(on_tile, x, scale=scale, tile=tile_side, overlap=overlap,

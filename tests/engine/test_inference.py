@@ -74,6 +74,10 @@ class ColorizingTask(FakeTask):
     output_gray_for_gray_input = False
 
 
+class WholeImageTask(FakeTask):
+    tileable = False
+
+
 class CroppingTask(FakeTask):
     """Records each postprocess call and crops the stitched result by 2 pixels on each side."""
 
@@ -162,6 +166,11 @@ def test_tiled_path_is_used_and_matches_untiled() -> None:
     tiled = processor(tile=16)(image).color
     assert len(FakeTask.calls) > 4 and all(s[-2] <= 16 and s[-1] <= 16 for s in FakeTask.calls)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_untileable_task_always_sees_the_whole_image() -> None:
+    processor(tile=16, cls=WholeImageTask)(Image(rgb(40, 44)))
+    assert FakeTask.calls == [(1, 3, 40, 44)]
 
 
 def test_resolve_tile() -> None:
