@@ -29,7 +29,7 @@ SPEC = TaskSpec(
     infer_options=UpscaleOptions,
     train_options=SuperResTrainOptions,
     scale=4,
-    default_weights="superres-x4",
+    default_weights="superres-x{scale}",
 )
 
 

@@ -30,6 +30,8 @@ DEFAULT_LR = {"pretrain": 2e-4, "gan": 1e-4}
 class UpscaleOptions:
     """Flags of ``gantool upscale`` that belong to this task."""
 
+    scale: int = flag(4, "Which bundled model to use when --model is not given: superres-x2 or superres-x4 "
+                      "(a model file carries its own scale).", min=2, max=4)
     outscale: float | None = flag(
         None, "Final scale relative to the input (e.g. 3.5): the whole network output is resized to it once, "
         "after tiling, with antialiased MATLAB-style bicubic (alpha follows). Default: the model's own scale.",

@@ -156,3 +156,11 @@ def test_bundled_default_and_an_exported_x2_model_by_path(tmp_path: Path) -> Non
     model = export_model(tmp_path / "tiny-x2.safetensors", task, task.build_inference_networks())
     upscale(tmp_path / "p.png", "-o", tmp_path / "x2", "--model", model)
     assert read_image(tmp_path / "x2" / "p.png").color.shape == (40, 48, 3)  # the scale comes from the file
+
+
+def test_scale_option_picks_the_bundled_model_of_that_scale(tmp_path: Path) -> None:
+    write_image(tmp_path / "p.png", Image(photo()))
+    with pytest.raises(SystemExit) as exited:
+        main(["upscale", str(tmp_path / "p.png"), "--scale", "2", "-o", str(tmp_path / "x2"), "--device", "cpu"])
+    assert exited.value.code == 0
+    assert read_image(tmp_path / "x2" / "p.png").color.shape == (40, 48, 3)
