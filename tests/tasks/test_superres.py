@@ -66,7 +66,8 @@ def test_card_registered_through_entry_point() -> None:
     system = build_plugin_system()
     spec = system.registry.get("superres")
     assert system.registry.owner("superres") == "superres"
-    assert (spec.verb, spec.scale, spec.default_weights) == ("upscale", 4, "superres-x4")
+    assert (spec.verb, spec.scale, spec.default_weights) == ("upscale", 4, "superres-x{scale}")
+    assert spec.default_weights_for(spec.infer_options()) == "superres-x4"
     assert spec.infer_options is UpscaleOptions and spec.train_options is SuperResTrainOptions
     assert spec.load_implementation() is SuperResolution
 
