@@ -55,6 +55,23 @@ def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
     return find_model_file(name)
 
 
+def resolve_model_path(name: str) -> Path:
+    """A model name from the search path (``gantool models list``) or a ``.safetensors`` path, for tools
+    such as ``gantool eval`` that take ``--model`` without going through a task verb.
+
+    Raises:
+        CheckpointError: neither a file nor a known model name.
+    """
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    found = find_model_file(name)
+    if found is None:
+        hint = " (no such file)" if "/" in name or name.endswith(MODEL_SUFFIX) else ""
+        raise CheckpointError(f"model {name!r} not found{hint}; see `gantool models list` or pass --model PATH")
+    return found
+
+
 def read_metadata(path: Path) -> dict[str, str]:
     """The ``__metadata__`` of a safetensors file, read from its JSON header (no torch, no tensors).
 

@@ -58,7 +58,8 @@ def gantool_register_commands(app: typer.Typer) -> None:
         from gantool.errors import GantoolError
 
         try:
-            from gantool_colorize.evaluate import evaluate, print_rows, resolve_model, rows_as_json
+            from gantool.weights import resolve_model_path as resolve_model
+            from gantool_colorize.evaluate import evaluate, print_rows, rows_as_json
 
             rows = evaluate(resolve_model(model), data, render_size=render_size, device=device)
         except GantoolError as error:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from gantool.color import colorfulness, rec601_gray
-from gantool.errors import CheckpointError, InputError
+from gantool.errors import InputError
 
 MEAN_ROW = "mean"
 
@@ -42,20 +42,6 @@ class ColorizeRow:
     gray_ssim: float
     colorfulness: float
     original_colorfulness: float
-
-
-def resolve_model(name: str) -> Path:
-    """A model name from the search path (``gantool models list``) or a ``.safetensors`` path."""
-    from gantool.weights import find_model_file
-
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    found = find_model_file(name)
-    if found is None:
-        hint = " (no such file)" if "/" in name or name.endswith(".safetensors") else ""
-        raise CheckpointError(f"model {name!r} not found{hint}; see `gantool models list` or pass --model PATH")
-    return found
 
 
 def to_8bit(image: Tensor) -> Tensor:

@@ -66,7 +66,8 @@ def gantool_register_commands(app: typer.Typer) -> None:
         from gantool.errors import GantoolError
 
         try:
-            from gantool_superres.evaluate import evaluate, print_rows, resolve_model, rows_as_json
+            from gantool.weights import resolve_model_path as resolve_model
+            from gantool_superres.evaluate import evaluate, print_rows, rows_as_json
 
             rows = evaluate(resolve_model(model) if model else None, data, scale, device=device, tile=tile)
         except GantoolError as error:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gantool.errors import CheckpointError, InputError, UsageError
+from gantool.errors import InputError, UsageError
 from gantool_superres.metrics import psnr_y, ssim_y, to_8bit
 from gantool_superres.resize import imresize
 
@@ -39,20 +39,6 @@ class EvalRow:
     bicubic_ssim: float
     model_psnr: float | None = None
     model_ssim: float | None = None
-
-
-def resolve_model(name: str) -> Path:
-    """A model name from the search path (``gantool models list``) or a ``.safetensors`` path."""
-    from gantool.weights import find_model_file
-
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    found = find_model_file(name)
-    if found is None:
-        hint = " (no such file)" if "/" in name or name.endswith(".safetensors") else ""
-        raise CheckpointError(f"model {name!r} not found{hint}; see `gantool models list`")
-    return found
 
 
 def _load(model: str | Path, device: torch.device) -> tuple[Any, nn.Module, int]:
