@@ -13,6 +13,7 @@ device, same number of processes). This does not rely on any DataLoader internal
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import signal
 import threading
@@ -302,13 +303,27 @@ class Trainer:
             exported = None
             if not interrupted and self.runtime.is_main:
                 exported = self._export()
+            # Ranks leave together: a rank that tears the gloo group down while rank 0 still
+            # exports aborts the process ("terminate called without an active exception").
+            self.runtime.barrier()
             return TrainResult(step=self.step, run_dir=self.run_dir, checkpoint=self.last_checkpoint,
                                interrupted=interrupted, exported=exported)
         finally:
             if hasattr(self, "logger"):
                 self.logger.close()
             if hasattr(self, "runtime"):
-                self.runtime.close()
+                self._release_process_group()
+
+    def _release_process_group(self) -> None:
+        """Drop the DDP wrappers, then the process group.
+
+        DDP's reducer keeps the gloo group alive past ``destroy_process_group``; freed only at
+        interpreter exit, its worker threads abort the process. Dropping the wrappers first frees it now.
+        """
+        if self.runtime.distributed and hasattr(self, "train_step"):
+            self.train_step.networks = dict(self.train_step.raw_networks)
+            gc.collect()
+        self.runtime.close()
 
     def _loop(self) -> bool:
         options, runtime, step = self.options, self.runtime, self.train_step
