@@ -45,8 +45,11 @@ def report_warning(message: str) -> None:
     _stderr().print(f"[yellow]warning:[/] {message}", markup=True, emoji=False)
 
 
-def _run_reporting_errors(body: Callable[[], None]) -> None:
-    """Run a command body; a ``GantoolError`` becomes one red line and its exit code, no traceback."""
+def run_reporting_errors(body: Callable[[], None]) -> None:
+    """Run a command body; a ``GantoolError`` becomes one red line and its exit code, no traceback.
+
+    Plugins' own commands (``gantool eval TASK``) wrap their bodies in it too, so every command fails alike.
+    """
     try:
         body()
     except GantoolError as error:
@@ -97,7 +100,7 @@ def _make_command(
     import inspect
 
     def command(ctx: typer.Context, **kwargs: Any) -> None:
-        _run_reporting_errors(lambda: body(ctx, kwargs))
+        run_reporting_errors(lambda: body(ctx, kwargs))
 
     parameters = [_context_parameter(), *extra, _config_parameter(), *cli_parameters(fields, "Task options")]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]

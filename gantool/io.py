@@ -34,6 +34,7 @@ _DEEP_DEPTHS = {".png": (8, 16), ".tif": (8, 16, 32), ".tiff": (8, 16, 32)}
 _ALPHA_EXTENSIONS = frozenset({".png", ".webp", ".tif", ".tiff"})
 # OpenCV's channel order <-> ours; the permutation is its own inverse, so it serves both directions.
 _SWAP_RB = {1: [0], 2: [0, 1], 3: [2, 1, 0], 4: [2, 1, 0, 3]}
+_BAND_ROWS = 256  # rows quantised at a time when writing: bounds the float temporaries
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
 _MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP"} | dict.fromkeys(_TIFF_MAGIC, "TIFF")
 # Any JPEG marker: FF00 is byte stuffing and FFD0-FFD7 are restart markers inside entropy-coded data.
@@ -365,12 +366,24 @@ def _refuse_protected(path: Path, protect: Iterable[str | os.PathLike[str]]) -> 
 
 
 def _to_storage(image: Image, *, keep_alpha: bool, depth: int) -> np.ndarray:
-    """gantool's layout -> what OpenCV encodes: BGR(A) order, 2-D for gray, quantised to ``depth``."""
-    color = image.color
-    if keep_alpha and image.alpha is not None:
-        color = np.concatenate([image.rgb(), image.alpha], axis=2)  # encoders have no gray + alpha layout
-    values = _quantise(color, depth)[..., _SWAP_RB[color.shape[2]]]
-    return np.ascontiguousarray(values[..., 0] if values.shape[2] == 1 else values)
+    """gantool's layout -> what OpenCV encodes: BGR(A) order, 2-D for gray, quantised to ``depth``.
+
+    Works through bands of rows into one preallocated array: done on the whole image at once, the
+    clip, scale, round and channel swap each made a full-size float copy (201 MB apiece for a
+    4096x4096 result), which set the peak memory of a whole upscale run.
+    """
+    with_alpha = keep_alpha and image.alpha is not None
+    channels = (3 + 1) if with_alpha else image.color.shape[2]  # encoders have no gray + alpha layout
+    dtype = {8: np.uint8, 16: np.uint16, 32: np.float32}[depth]
+    storage = np.empty((image.height, image.width, channels), dtype)
+    order = _SWAP_RB[channels]
+    for top in range(0, image.height, _BAND_ROWS):
+        band = image.color[top:top + _BAND_ROWS]
+        if with_alpha:
+            rgb = np.repeat(band, 3, axis=2) if band.shape[2] == 1 else band
+            band = np.concatenate([rgb, image.alpha[top:top + _BAND_ROWS]], axis=2)
+        storage[top:top + _BAND_ROWS] = _quantise(band, depth)[..., order]
+    return storage[..., 0] if channels == 1 else storage
 
 
 def _quantise(values: np.ndarray, depth: int) -> np.ndarray:

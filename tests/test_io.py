@@ -79,6 +79,21 @@ def test_lossless_round_trip_is_exact(tmp_path: Path, ext: str, mode: str, depth
     assert_same(back, image)
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA"])
+def test_images_taller_than_one_write_band_round_trip_exactly(tmp_path: Path, mode: str) -> None:
+    """Writing quantises in bands of rows; every band, the last partial one included, must land in place."""
+    rows = 2 * gio._BAND_ROWS + 37
+    rng = np.random.default_rng(3)
+    channels = 1 if mode.startswith("L") else 3
+    color = rng.integers(0, 65536, (rows, 5, channels)).astype(np.float32) / np.float32(65535)
+    alpha = rng.integers(1, 65536, (rows, 5, 1)).astype(np.float32) / np.float32(65535) if "A" in mode else None
+    image = Image(color, alpha, 16)
+    back = read_image(write_image(tmp_path / "tall.png", image))
+    np.testing.assert_array_equal(back.color, image.rgb() if mode == "LA" else image.color)
+    if alpha is not None:
+        np.testing.assert_array_equal(back.alpha, alpha)
+
+
 @pytest.mark.parametrize(("ext", "mode"), [(".jpg", "L"), (".jpg", "RGB"), (".jpeg", "RGB"), (".webp", "RGB")])
 def test_lossy_round_trip_is_close(tmp_path: Path, ext: str, mode: str) -> None:
     image = smooth_image(mode)

@@ -159,11 +159,14 @@ def tiled_apply_with_backoff(
         logger.warning("Out of memory during tiled inference; retrying with %dpx tiles", current)
 
 
+_OOM_MESSAGES = ("out of memory", "can't allocate memory")  # CUDA/MPS wording, the CPU allocator's
+
+
 def is_out_of_memory(err: BaseException) -> bool:
-    """Whether ``err`` is an out-of-memory error from CUDA (or another backend that words it so)."""
-    return isinstance(err, torch.OutOfMemoryError) or (
-        isinstance(err, RuntimeError) and "out of memory" in str(err)
-    )
+    """Whether ``err`` says memory ran out: CUDA's error type, or a RuntimeError worded so (CPU, MPS)."""
+    if isinstance(err, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(err, RuntimeError) and any(text in str(err) for text in _OOM_MESSAGES)
 
 
 def auto_tile_size(

@@ -54,18 +54,16 @@ def gantool_register_commands(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
     ) -> None:
         """Per image and mean: PSNR and SSIM (RGB) of the result and of the gray input, and colourfulness."""
-        from gantool.cli import report_error
-        from gantool.errors import GantoolError
+        from gantool.cli import run_reporting_errors
 
-        try:
+        def body() -> None:
             from gantool.weights import resolve_model_path as resolve_model
             from gantool_colorize.evaluate import evaluate, print_rows, rows_as_json
 
             rows = evaluate(resolve_model(model), data, render_size=render_size, device=device)
-        except GantoolError as error:
-            report_error(str(error))
-            raise typer.Exit(error.exit_code) from None
-        if as_json:
-            typer.echo(rows_as_json(rows))
-        else:
-            print_rows(rows, title=f"colorize on {data}")
+            if as_json:
+                typer.echo(rows_as_json(rows))
+            else:
+                print_rows(rows, title=f"colorize on {data}")
+
+        run_reporting_errors(body)

@@ -128,6 +128,14 @@ def test_oom_exception_class_exists_on_cpu_build() -> None:
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
 
 
+def test_a_real_cpu_allocation_failure_counts_as_out_of_memory() -> None:
+    """The CPU allocator words it differently from CUDA; tiling must still back off instead of dying."""
+    with pytest.raises(RuntimeError) as caught:
+        torch.empty(2**62, dtype=torch.uint8)  # 4 EiB: refused by the allocator, nothing is touched
+    assert is_out_of_memory(caught.value)
+    assert is_out_of_memory(MemoryError())
+
+
 @pytest.mark.parametrize("exc", [torch.cuda.OutOfMemoryError, RuntimeError])
 def test_backoff_from_whole_image_halves_tile(exc, caplog: pytest.LogCaptureFixture) -> None:
     net, img = _net(2), _image(2, 3, 64, 80)
