@@ -24,7 +24,7 @@ from gantool.errors import InputError, UsageError
 from gantool.io import Image, write_image
 from gantool_superres import SPEC
 from gantool_superres.metrics import psnr_from_mse, psnr_y, rgb_to_y, ssim_y, to_8bit
-from gantool_superres.networks import PatchCritic, VGGFeatures, build_generator, count_parameters
+from gantool_superres.networks import BicubicPhases, PatchCritic, VGGFeatures, build_generator, count_parameters
 from gantool_superres.options import SuperResTrainOptions, UpscaleOptions
 from gantool_superres.resize import contributions, imresize
 from gantool_superres.task import HRCrops, SuperResolution, degrade
@@ -97,6 +97,16 @@ def test_generator_scales_any_size(arch: str, scale: int) -> None:
         out = generator(torch.rand(2, 3, 7, 9))
     assert out.shape == (2, 3, 7 * scale, 9 * scale)
     assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bicubic_in_phase_form_matches_torch_bicubic(scale: int) -> None:
+    """The compact net's skip is a grouped conv + shuffle; it must be torch's bicubic, borders included."""
+    image = torch.rand(2, 3, 11, 16)
+    expected = torch.nn.functional.interpolate(image, scale_factor=scale, mode="bicubic", align_corners=False)
+    actual = torch.nn.functional.pixel_shuffle(BicubicPhases(scale)(image), scale)
+    torch.testing.assert_close(actual, expected, atol=2e-6, rtol=0)
+    assert "weight" not in BicubicPhases(scale).state_dict()  # fixed, so not part of model files
 
 
 def test_default_compact_generator_is_small() -> None:
