@@ -15,20 +15,17 @@ The gray baseline on Kodak24 is 22.73 dB.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from gantool.color import colorfulness, rec601_gray
 from gantool.errors import InputError
+from gantool.scores import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
 
-MEAN_ROW = "mean"
+__all__ = ["MEAN_ROW", "ColorizeRow", "evaluate", "print_rows", "psnr", "rows_as_json"]
 
 
 @dataclass
@@ -42,25 +39,6 @@ class ColorizeRow:
     gray_ssim: float
     colorfulness: float
     original_colorfulness: float
-
-
-def to_8bit(image: Tensor) -> Tensor:
-    """Round ``[0, 1]`` values to 256 levels, as saving a PNG would."""
-    return (image.clamp(0, 1) * 255.0).round() / 255.0
-
-
-def psnr(prediction: Tensor, target: Tensor) -> Tensor:
-    """PSNR in dB (peak 1) per image over all channels, ``(B,)`` float64; ``inf`` for identical images."""
-    mse = (prediction.double() - target.double()).square().flatten(1).mean(dim=1)
-    return 10.0 * torch.log10(1.0 / mse)
-
-
-def ssim(prediction: Tensor, target: Tensor) -> Tensor:
-    """SSIM per image, ``(B,)``: Gaussian 11x11 (sigma 1.5), per channel, mean over valid positions."""
-    import kornia
-
-    window = kornia.metrics.ssim(prediction.double(), target.double(), 11, max_val=1.0, padding="valid")
-    return window.flatten(1).mean(dim=1)
 
 
 def evaluate(model: str | Path | Any, data_dir: str | Path, *, render_size: int = 256,
@@ -100,37 +78,17 @@ def evaluate(model: str | Path | Any, data_dir: str | Path, *, render_size: int 
     return rows
 
 
-def mean_row(rows: list[ColorizeRow]) -> ColorizeRow:
-    """The mean of every column (a perfect, infinite PSNR makes the mean infinite)."""
-    columns = [f.name for f in dataclasses.fields(ColorizeRow) if f.name != "image"]
-    means = {name: sum(getattr(r, name) for r in rows) / len(rows) for name in columns}
-    return ColorizeRow(image=MEAN_ROW, **means)
-
-
-def rows_as_json(rows: list[ColorizeRow]) -> str:
-    """Rows as a JSON list (``inf`` becomes the string ``"inf"``)."""
-    def clean(value: Any) -> Any:
-        return "inf" if isinstance(value, float) and math.isinf(value) else value
-
-    return json.dumps([{k: clean(v) for k, v in dataclasses.asdict(r).items()} for r in rows], indent=2)
+_COLUMNS = [Column("PSNR", "psnr"), Column("SSIM", "ssim", ".4f"), Column("gray PSNR", "gray_psnr"),
+            Column("gray SSIM", "gray_ssim", ".4f"), Column("colourfulness", "colorfulness", ".1f"),
+            Column("original colourfulness", "original_colorfulness", ".1f")]
 
 
 def print_rows(rows: list[ColorizeRow], *, title: str = "colorize") -> None:
     """A rich table on stdout, then the mean colourfulness as a share of the originals'."""
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=title)
-    table.add_column("image")
-    for column in ("PSNR", "SSIM", "gray PSNR", "gray SSIM", "colourfulness", "original colourfulness"):
-        table.add_column(column, justify="right")
-    for row in rows:
-        if row.image == MEAN_ROW:
-            table.add_section()
-        table.add_row(row.image, f"{row.psnr:.2f}", f"{row.ssim:.4f}", f"{row.gray_psnr:.2f}",
-                      f"{row.gray_ssim:.4f}", f"{row.colorfulness:.1f}", f"{row.original_colorfulness:.1f}")
+    print_table(rows, _COLUMNS, title=title)
     console = Console(soft_wrap=False)
-    console.print(table)
     mean = rows[-1]
     if mean.original_colorfulness > 0:
         console.print(f"mean colourfulness: {100 * mean.colorfulness / mean.original_colorfulness:.0f}% of the "

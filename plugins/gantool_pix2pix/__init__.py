@@ -10,6 +10,10 @@ only, no torch. The heavy side is :mod:`gantool_pix2pix.task`, named by the card
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from gantool import TaskSpec, hookimpl
 from gantool_pix2pix.options import Pix2PixTrainOptions, TranslateOptions
@@ -33,3 +37,34 @@ SPEC = TaskSpec(
 def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     """Hand gantool the ``pix2pix`` task card."""
     register(SPEC)
+
+
+@hookimpl
+def gantool_register_commands(app: typer.Typer) -> None:
+    """Add ``gantool eval pix2pix``: L1, PSNR and SSIM of translations against the held-out targets."""
+    from gantool.evalcmd import eval_app
+
+    @eval_app(app).command("pix2pix")
+    def eval_pix2pix(
+        data: Annotated[Path, typer.Option("--data", help="Paired folder (A|B side by side, or A/ and B/); "
+                                           "its test/ split when it has one.")],
+        model: Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")],
+        size: Annotated[int | None, typer.Option("--size", help="Square side pairs are resized to (default: "
+                                                 "the model's training crop; 0: as stored).", min=0)] = None,
+        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+        as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
+    ) -> None:
+        """Per pair and mean: L1, PSNR and SSIM of the model's translation of A against B."""
+        from gantool.cli import run_reporting_errors
+
+        def body() -> None:
+            from gantool.weights import resolve_model_path as resolve_model
+            from gantool_pix2pix.evaluate import evaluate, evaluation_root, print_rows, rows_as_json
+
+            rows = evaluate(resolve_model(model), data, size=size, device=device)
+            if as_json:
+                typer.echo(rows_as_json(rows))
+            else:
+                print_rows(rows, title=f"pix2pix on {evaluation_root(data)}")
+
+        run_reporting_errors(body)

@@ -12,9 +12,6 @@ with ``s`` border pixels removed. The bicubic baseline is MATLAB-style ``imresiz
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +21,11 @@ import torch
 from torch import Tensor, nn
 
 from gantool.errors import InputError, UsageError
-from gantool_superres.metrics import psnr_y, ssim_y, to_8bit
+from gantool.scores import MEAN_ROW, Column, mean_row, print_table, rows_as_json, to_8bit
+from gantool_superres.metrics import psnr_y, ssim_y
 from gantool_superres.resize import imresize
 
-MEAN_ROW = "mean"
+__all__ = ["MEAN_ROW", "EvalRow", "evaluate", "print_rows", "rows_as_json"]
 
 
 @dataclass
@@ -119,7 +117,7 @@ def evaluate(
             sr = to_8bit(_run(generator, lr, scale, torch_device, tile))
             row.model_psnr, row.model_ssim = float(psnr_y(sr, hr, scale)), float(ssim_y(sr, hr, scale))
         rows.append(row)
-    rows.append(_mean_row(rows))
+    rows.append(mean_row(rows))
     return rows
 
 
@@ -147,38 +145,10 @@ def _run(generator: nn.Module, lr: Tensor, scale: int, device: torch.device, til
     return out.cpu().clamp(0, 1)
 
 
-def _mean_row(rows: list[EvalRow]) -> EvalRow:
-    def mean(values: list[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return sum(present) / len(present) if present else None
-
-    return EvalRow(MEAN_ROW, mean([r.bicubic_psnr for r in rows]), mean([r.bicubic_ssim for r in rows]),  # type: ignore[arg-type]
-                   mean([r.model_psnr for r in rows]), mean([r.model_ssim for r in rows]))
-
-
-def rows_as_json(rows: list[EvalRow]) -> str:
-    """Rows as a JSON list (``inf`` PSNR becomes the string ``"inf"``)."""
-    def clean(value: Any) -> Any:
-        return "inf" if isinstance(value, float) and math.isinf(value) else value
-
-    return json.dumps([{k: clean(v) for k, v in dataclasses.asdict(r).items()} for r in rows], indent=2)
+_COLUMNS = [Column("bicubic PSNR", "bicubic_psnr"), Column("bicubic SSIM", "bicubic_ssim", ".4f"),
+            Column("model PSNR", "model_psnr"), Column("model SSIM", "model_ssim", ".4f")]
 
 
 def print_rows(rows: list[EvalRow], *, title: str = "superres") -> None:
     """A rich table on stdout: image, bicubic PSNR/SSIM, model PSNR/SSIM (when measured)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    with_model = any(r.model_psnr is not None for r in rows)
-    table = Table(title=title)
-    table.add_column("image")
-    for column in ("bicubic PSNR", "bicubic SSIM", *(("model PSNR", "model SSIM") if with_model else ())):
-        table.add_column(column, justify="right")
-    for row in rows:
-        cells = [f"{row.bicubic_psnr:.2f}", f"{row.bicubic_ssim:.4f}"]
-        if with_model:
-            cells += [f"{row.model_psnr:.2f}", f"{row.model_ssim:.4f}"]
-        if row.image == MEAN_ROW:
-            table.add_section()
-        table.add_row(row.image, *cells)
-    Console(soft_wrap=False).print(table)
+    print_table(rows, _COLUMNS, title=title)

@@ -19,12 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gantool.scores import to_8bit
+
+__all__ = ["psnr_from_mse", "psnr_y", "rgb_to_y", "ssim_y", "to_8bit"]
+
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
-
-
-def to_8bit(image: Tensor) -> Tensor:
-    """Round ``[0, 1]`` floats to the nearest of 256 levels (clamped), as saving a PNG would."""
-    return (image.clamp(0, 1) * 255.0).round() / 255.0
 
 
 def rgb_to_y(image: Tensor) -> Tensor:

@@ -213,3 +213,52 @@ def test_export_metadata_names_architecture_and_direction() -> None:
     metadata = Pix2Pix(SPEC, tiny_options(direction="BtoA")).export_metadata()
     assert metadata["gantool.architecture"] == "U-Net 3->3, depth 4, width 8, instance norm"
     assert metadata["gantool.direction"] == "BtoA"
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def test_eval_scores_the_test_split_in_the_models_direction(tmp_path: Path) -> None:
+    from gantool.engine.export import export_model, load_model
+    from gantool.scores import psnr, to_8bit
+    from gantool_pix2pix.evaluate import MEAN_ROW, evaluate
+
+    task = Pix2Pix(SPEC, tiny_options(direction="BtoA"))
+    model = export_model(tmp_path / "tiny.safetensors", task, task.build_inference_networks())
+    write_side_by_side(tmp_path / "facades" / "train", count=2)
+    test = tmp_path / "facades" / "test"
+    for index in range(3):
+        a = smooth(40, 40, 10 + index)
+        write_image(test / f"t{index}.png", Image(np.concatenate([a, 1 - a], axis=1)))
+
+    rows = evaluate(model, tmp_path / "facades", device="cpu")
+    assert [r.image for r in rows] == ["t0", "t1", "t2", MEAN_ROW]
+    # Recompute one row by hand: BtoA means the right half goes in, the left half is the target, at the
+    # model's crop size (32).
+    loaded = load_model(model, SPEC, device=torch.device("cpu"))
+    pair = torch.from_numpy(read_image(test / "t1.png").color).permute(2, 0, 1)[None]
+    resize = torch.nn.functional.interpolate
+    source = resize(pair[..., 40:], size=(32, 32), mode="bilinear", antialias=True, align_corners=False)
+    target = resize(pair[..., :40], size=(32, 32), mode="bilinear", antialias=True, align_corners=False)
+    with torch.no_grad():
+        result = to_8bit(loaded.task.predict(loaded.networks, source))
+    assert rows[1].psnr == pytest.approx(float(psnr(result, to_8bit(target.clamp(0, 1)))), abs=0.05)
+    assert rows[-1].l1 == pytest.approx(np.mean([r.l1 for r in rows[:-1]]))
+    native = evaluate(model, tmp_path / "facades", size=0, device="cpu")
+    assert native[0].psnr != rows[0].psnr  # --size 0 runs at the stored 40x40
+
+
+def test_eval_through_the_cli(tmp_path: Path) -> None:
+    from gantool.engine.export import export_model
+
+    task = Pix2Pix(SPEC, tiny_options())
+    model = export_model(tmp_path / "tiny.safetensors", task, task.build_inference_networks())
+    data = write_folders(tmp_path / "pairs")
+    result = CliRunner().invoke(cli_app(), ["eval", "pix2pix", "--data", str(data), "--model", str(model),
+                                            "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["image"] for r in rows] == ["p0", "p1", "p2", "mean"] and 0 < rows[-1]["l1"] < 1
+    missing = CliRunner().invoke(cli_app(), ["eval", "pix2pix", "--data", str(tmp_path / "nowhere"),
+                                             "--model", str(model)])
+    assert missing.exit_code != 0 and "nowhere" in missing.output
