@@ -31,6 +31,7 @@ from torch import nn
 
 import gantool
 from gantool.engine.checkpoint import flatten, unflatten
+from gantool.engine.runtime import tune_cpu_allocator
 from gantool.errors import CheckpointError
 from gantool.options import coerce, to_plain
 from gantool.weights import read_metadata
@@ -140,6 +141,8 @@ def load_model(path: Path, spec: TaskSpec, *, device: torch.device | str = "cpu"
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"cannot read model '{path}': {str(error).splitlines()[0]}") from None
     task = spec.load_implementation()(spec, train_options_from_metadata(spec, metadata))
+    if torch.device(device).type == "cpu":
+        tune_cpu_allocator()  # every user of a loaded model runs it; on the CPU that wants the allocator tuned
     networks = task.build_inference_networks()
     for name, network in networks.items():
         state = tensors.pop(name, None)
