@@ -15,6 +15,13 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 LrSchedule = Literal["constant", "linear", "cosine"]
 
 
+def load_size_problems(load_size: int | None, crop: int) -> list[str]:
+    """The shared check of tasks that resize images (``--load-size``) before a random ``--crop``."""
+    if load_size is not None and load_size < crop:
+        return [f"--load-size {load_size} is smaller than --crop {crop}"]
+    return []
+
+
 def flag(default: object, help: str, **extra: object) -> object:  # noqa: A002 - mirrors Typer's name
     """A dataclass field with CLI help text (``metadata["help"]``) and optional CLI extras.
 

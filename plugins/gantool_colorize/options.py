@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gantool.cgan import ConditionalGANOptions
-from gantool.settings import flag
+from gantool.settings import flag, load_size_problems
 
 #: Default working size: the side the network sees at inference, and the training images' shorter side.
 RENDER_SIZE = 256
@@ -34,10 +34,7 @@ class ColorizeTrainOptions(ConditionalGANOptions):
                                  "--render-size` shows images to the network.", panel="Data", min=8)
 
     def problems(self) -> list[str]:
-        found = super().problems()
-        if self.load_size is not None and self.load_size < self.crop:
-            found.append(f"--load-size {self.load_size} is smaller than --crop {self.crop}")
-        return found
+        return [*super().problems(), *load_size_problems(self.load_size, self.crop)]
 
     @property
     def shorter_side(self) -> int:

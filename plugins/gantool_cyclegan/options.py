@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gantool.errors import UsageError
-from gantool.settings import flag
+from gantool.settings import flag, load_size_problems
 
 Direction = Literal["AtoB", "BtoA"]
 GanLoss = Literal["lsgan", "vanilla", "hinge"]
@@ -67,8 +67,7 @@ class CycleGANTrainOptions:
         if self.crop < smallest:
             problems.append(f"--crop {self.crop} is too small for --critic-layers {self.critic_layers} "
                             f"(at least {smallest})")
-        if self.crop > self.load_size:
-            problems.append(f"--crop {self.crop} is larger than --load-size {self.load_size}")
+        problems += load_size_problems(self.load_size, self.crop)
         if problems:
             raise UsageError("cyclegan options: " + "; ".join(problems))
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gantool.cgan import ConditionalGANOptions
-from gantool.settings import flag
+from gantool.settings import flag, load_size_problems
 
 Direction = Literal["AtoB", "BtoA"]
 Layout = Literal["auto", "side-by-side", "folders"]
@@ -45,10 +45,7 @@ class Pix2PixTrainOptions(ConditionalGANOptions):
                                  panel="Data", min=8)
 
     def problems(self) -> list[str]:
-        found = super().problems()
-        if self.load_size is not None and self.load_size < self.crop:
-            found.append(f"--load-size {self.load_size} is smaller than --crop {self.crop}")
-        return found
+        return [*super().problems(), *load_size_problems(self.load_size, self.crop)]
 
     @property
     def resize_to(self) -> int:
