@@ -19,6 +19,8 @@ Task-agnostic: the engine knows a task only through ``task.predict(networks, ima
   buffers (:class:`TilePlan`); an integer is a maximum side, 0 runs whole images. Tiles are spread evenly
   and made no larger than their count needs (:func:`balanced_tile`); out-of-memory halves the tile and
   retries (``tiled_apply_with_backoff``).
+- **Instance norm** in a tiled run normalises every tile with statistics measured once on the whole
+  image, shrunk to a tile's size (:mod:`gantool.engine.normstats`), so tiles do not differ in tone.
 - **Device/precision** come from :class:`~gantool.engine.runtime.Runtime` (fp32 and a tuned allocator on
   the CPU; autocast on CUDA); networks use channels_last where the runtime says it is faster (the CPU and
   CUDA), which makes their convolutions compute in it; image tiles are passed in NCHW.
@@ -26,6 +28,7 @@ Task-agnostic: the engine knows a task only through ``task.predict(networks, ima
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -42,6 +45,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
 from gantool.engine.batch import BatchPlan, BatchResult, collect_inputs, run_batch
+from gantool.engine.normstats import whole_image_norm_statistics
 from gantool.engine.runtime import Runtime, tune_cpu_allocator
 from gantool.engine.tiling import AUTO_TILE_MAX, AUTO_TILE_MIN, MEMORY_FRACTION, tiled_apply_with_backoff
 from gantool.engine.tiling import _free_device_bytes as free_device_bytes
@@ -155,8 +159,12 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
         tile_side = plan.tile_for(*size, scale=scale, overlap=overlap) if tileable else 0
         x = network_input(image)
         with torch.inference_mode():
-            y = tiled_apply_with_backoff(on_tile, x, scale=scale, tile=tile_side, overlap=overlap,
-                                         device=runtime.device, out_dtype=torch.float32)
+            tiled = 0 < tile_side < max(size)
+            statistics = (whole_image_norm_statistics(nets, lambda small: on_tile(small.to(runtime.device)), x,
+                                                      max_side=tile_side) if tiled else contextlib.nullcontext())
+            with statistics:  # instance norm: one set of statistics for all tiles of the image
+                y = tiled_apply_with_backoff(on_tile, x, scale=scale, tile=tile_side, overlap=overlap,
+                                             device=runtime.device, out_dtype=torch.float32)
             del x
             if postprocess is not None:
                 y = postprocess(y, size, task_options)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 NormKind = Literal["instance", "batch", "none"]
 NORM_KINDS: tuple[str, ...] = ("instance", "batch", "none")
@@ -22,6 +23,15 @@ class InstanceNorm(nn.GroupNorm):
 
     def __init__(self, channels: int, eps: float = 1e-5) -> None:
         super().__init__(channels, channels, eps=eps, affine=False)
+        #: ``(mean, var)``, each ``(1, C, 1, 1)``, to normalise with instead of the input's own statistics;
+        #: set only for the duration of tiled inference (:mod:`gantool.engine.normstats`).
+        self.frozen_statistics: tuple[Tensor, Tensor] | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.frozen_statistics is None:
+            return super().forward(x)
+        mean, var = self.frozen_statistics
+        return (x - mean.to(x.dtype)) * torch.rsqrt(var + self.eps).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.num_channels}, eps={self.eps}"

@@ -1,0 +1,80 @@
+"""Whole-image instance-norm statistics for tiled inference.
+
+Instance norm normalises each channel with the mean and variance of whatever it is given. Run tile by
+tile, every tile gets its own statistics, so neighbouring tiles of one photo can come out in different
+tones (worst where a tile is nearly flat, such as sky), which the feathered overlap cannot hide. Here the
+network first runs once on a copy of the whole image shrunk to fit a tile, every
+:class:`~gantool.nets.layers.InstanceNorm` records the statistics of its input, and the tiles are then
+normalised with those: one set of statistics for the whole image, as an untiled run would use (measured
+at a lower resolution, so close to it rather than equal; see docs/cyclegan.md for the figures).
+
+Networks without :class:`~gantool.nets.layers.InstanceNorm` layers are untouched, at no cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gantool.nets.layers import InstanceNorm
+
+
+def instance_norms(networks: Mapping[str, nn.Module]) -> list[InstanceNorm]:
+    """Every :class:`InstanceNorm` layer of ``networks``, in module order."""
+    return [module for network in networks.values() for module in network.modules()
+            if isinstance(module, InstanceNorm)]
+
+
+def shrink_to(image: Tensor, max_side: int) -> Tensor:
+    """``(B, C, H, W)`` shrunk (area-averaged, aspect kept) so that neither side exceeds ``max_side``."""
+    height, width = image.shape[-2:]
+    factor = max_side / max(height, width)
+    if factor >= 1:
+        return image
+    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    return F.interpolate(image, size=size, mode="area")
+
+
+@contextlib.contextmanager
+def whole_image_norm_statistics(networks: Mapping[str, nn.Module], run: Callable[[Tensor], Tensor],
+                                image: Tensor, *, max_side: int) -> Iterator[int]:
+    """Inside the block, instance norms use the statistics ``run`` produced on the whole (shrunk) image.
+
+    Args:
+        networks: The networks ``run`` uses; their :class:`InstanceNorm` layers are the ones frozen.
+        run: One inference pass, as the tiles get it (for example the task's ``predict`` for one tile).
+        image: The whole input image, ``(1, C, H, W)``.
+        max_side: The calibration copy is shrunk to at most this side (a tile's size, which is known to fit).
+
+    Yields:
+        How many layers were frozen (0 when the networks have no instance norm, or ``run`` used none).
+    """
+    norms = instance_norms(networks)
+    if not norms:
+        yield 0
+        return
+    recorded: dict[int, tuple[Tensor, Tensor]] = {}
+
+    def record(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        x = inputs[0].float()
+        recorded[id(module)] = (x.mean(dim=(2, 3), keepdim=True), x.var(dim=(2, 3), keepdim=True, unbiased=False))
+
+    hooks = [norm.register_forward_pre_hook(record) for norm in norms]
+    try:
+        with torch.inference_mode():
+            run(shrink_to(image, max_side))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    frozen = [norm for norm in norms if id(norm) in recorded]
+    for norm in frozen:
+        norm.frozen_statistics = recorded[id(norm)]
+    try:
+        yield len(frozen)
+    finally:
+        for norm in frozen:
+            norm.frozen_statistics = None
