@@ -25,7 +25,8 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from gantool.engine.batch import BatchPlan, collect_inputs, run_batch
+from gantool.engine.batch import run_batch
+from gantool.engine.batchplan import BatchPlan, collect_inputs
 from gantool.engine.inference import make_processor
 from gantool.engine.runtime import Runtime
 from gantool.io import Image, read_image, write_image

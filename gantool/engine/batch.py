@@ -1,4 +1,7 @@
-"""The folder pipeline every image verb uses: collect inputs, plan outputs, decode -> process -> encode.
+"""The folder pipeline every image verb uses: decode -> process -> encode over planned jobs, keep going.
+
+Inputs and outputs are planned in :mod:`gantool.engine.batchplan`, the journal lives in
+:mod:`gantool.engine.journal`; this module runs the jobs.
 
 It knows nothing about tasks: it moves :class:`gantool.io.Image` objects through a ``process`` callable.
 Decoding runs in worker threads and encoding (plus the atomic write) on a writer thread, so with bounded
@@ -26,23 +29,28 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import glob
-import hashlib
-import json
 import logging
-import os
 import queue
-import re
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gantool.errors import GantoolError, InputError, OutputError, UsageError
+from gantool.engine.batchplan import (
+    BatchPlan,
+    InputItem,
+    Job,
+    path_key,
+    plan_outputs,
+    resolve_shard,
+    select_shard,
+)
+from gantool.engine.journal import JOURNAL_NAME, Journal, fingerprint, params_hash, skip_reason
+from gantool.errors import GantoolError, InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,61 +59,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-JOURNAL_NAME = ".gantool-journal.jsonl"
 Status = Literal["done", "failed", "skipped"]
-_GLOB_CHARS = re.compile(r"[*?[]")
 _SUMMARY_LINES = 30
-
-
-@dataclass(frozen=True)
-class InputItem:
-    """One input image: where it is, where it sits under its input root (mirrored in the output folder),
-    the root folder or glob prefix it was found under (None for a named file), and why it cannot be
-    processed (a named file that does not exist, an empty folder ...)."""
-
-    path: Path
-    relative_path: Path
-    root: Path | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class BatchPlan:
-    """Where and how outputs are written; ``params`` is what makes an output what it is (model, task
-    options ...): its hash goes into the journal so that changed parameters recompute."""
-
-    output: Path | None = None
-    suffix: str = ""
-    ext: str | None = None
-    quality: int = 95
-    overwrite: bool = False
-    shard: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.output is not None and not isinstance(self.output, Path):
-            object.__setattr__(self, "output", Path(self.output))
-
-    @classmethod
-    def from_options(cls, options: Any, params: Mapping[str, Any], *, default_suffix: str = "") -> BatchPlan:
-        """From an ``InferenceOptions`` (``output``, ``suffix``, ``ext``, ``quality``, ``overwrite``, ``shard``).
-
-        Without ``-o`` and ``--suffix``, outputs go next to their inputs with ``default_suffix`` (the verb),
-        so ``gantool upscale photo.jpg`` writes ``photo_upscale.jpg`` instead of refusing.
-        """
-        suffix = options.suffix or (default_suffix if options.output is None else "")
-        return cls(output=options.output, suffix=suffix, ext=options.ext, quality=options.quality,
-                   overwrite=options.overwrite, shard=options.shard, params=params)
-
-
-@dataclass(frozen=True)
-class Job:
-    """An input with its planned output; ``error`` or ``skip`` set when it will not be processed."""
-
-    item: InputItem
-    output: Path | None
-    error: str | None = None
-    skip: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,247 +98,6 @@ class BatchResult:
         """Raise an ``InputError`` when any item failed, so the command exits non-zero after the summary."""
         if self.failed:
             raise InputError(f"{len(self.failed)} of {len(self.items)} images failed; see the summary above")
-
-
-# ------------------------------------------------------------------------------------------ collecting
-
-
-def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool = False,
-                   extensions: frozenset[str] | None = None) -> list[InputItem]:
-    """Expand files, folders and glob patterns into a sorted, de-duplicated list of input items.
-
-    Named files are taken whatever their extension (decoding reports a bad one); inside folders and glob
-    matches only supported image extensions count, and hidden files are ignored. A missing file, an
-    unmatched glob or a folder without images becomes an item with ``error`` set, not an exception, so
-    the rest still runs and the summary reports it.
-    """
-    if extensions is None:
-        from gantool.io import SUPPORTED_EXTENSIONS as extensions
-    found: list[InputItem] = []
-    for raw in inputs:
-        text = os.fspath(raw)
-        path = Path(text).expanduser()
-        if path.is_dir():
-            images = _folder_images(path, recursive, extensions)
-            found += [InputItem(p, p.relative_to(path), path) for p in images]
-            if not images:
-                hint = "" if recursive else " (use --recursive for sub-folders)"
-                found.append(InputItem(path, Path(path.name), None, f"no supported images in folder{hint}"))
-        elif path.exists() or not _GLOB_CHARS.search(text):
-            error = None if path.exists() else "no such file"
-            found.append(InputItem(path, Path(path.name), None, error))
-        else:
-            found += _glob_items(text, recursive, extensions)
-    unique: dict[str, InputItem] = {}
-    for item in sorted(found, key=lambda i: (str(i.path), i.error or "")):
-        unique.setdefault(_key(item.path) + (f"\0{item.error}" if item.error else ""), item)
-    return list(unique.values())
-
-
-def _folder_images(folder: Path, recursive: bool, extensions: frozenset[str]) -> list[Path]:
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in pattern if _is_image(p, folder, extensions))
-
-
-def _is_image(path: Path, root: Path, extensions: frozenset[str]) -> bool:
-    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
-    return not hidden and path.suffix.lower() in extensions and path.is_file()
-
-
-def _glob_items(pattern: str, recursive: bool, extensions: frozenset[str]) -> list[InputItem]:
-    parts = Path(pattern).expanduser().parts
-    static = list(_prefix(parts))
-    root = Path(*static) if static else Path(".")
-    items: list[InputItem] = []
-    for match in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
-        path = Path(match)
-        if path.is_dir():
-            items += [InputItem(p, p.relative_to(root), root) for p in _folder_images(path, recursive, extensions)]
-        elif _is_image(path, root, extensions):
-            items.append(InputItem(path, path.relative_to(root), root))
-    if not items:
-        items.append(InputItem(Path(pattern), Path(Path(pattern).name), None, "no images match this pattern"))
-    return items
-
-
-def _prefix(parts: tuple[str, ...]) -> Iterator[str]:
-    for part in parts[:-1]:
-        if _GLOB_CHARS.search(part):
-            return
-        yield part
-
-
-def _key(path: Path) -> str:
-    return os.path.normcase(os.path.realpath(path))
-
-
-# -------------------------------------------------------------------------------------------- planning
-
-
-def plan_outputs(items: Sequence[InputItem], plan: BatchPlan) -> list[Job]:
-    """Give every input its output path; refuse (``OutputError``) a plan that would replace inputs.
-
-    With ``plan.output`` the input tree is mirrored below it, otherwise each output goes next to its
-    input. ``suffix`` is added to the stem and ``ext`` replaces the extension. An output that would be
-    another input, or the output of an earlier item, makes that item fail; an input found inside the
-    output folder (``-r -o`` into the input tree) is skipped so reruns do not feed on their own outputs.
-    """
-    ext = _normalise_ext(plan.ext)
-    out_key = _key(plan.output) + os.sep if plan.output is not None else None
-
-    def fed_back(item: InputItem) -> bool:
-        return bool(out_key and item.root is not None and _key(item.path).startswith(out_key))
-
-    inputs = {_key(i.path) for i in items if i.error is None and not fed_back(i)}
-    jobs: list[Job] = []
-    claimed: dict[str, Path] = {}
-    replaced: list[Path] = []
-    for item in items:
-        if item.error is not None:
-            jobs.append(Job(item, None, error=item.error))
-            continue
-        name = item.relative_path.stem + plan.suffix + (ext or item.relative_path.suffix)
-        folder = item.path.parent if plan.output is None else plan.output / item.relative_path.parent
-        output = folder / name
-        key = _key(output)
-        if key == _key(item.path):
-            replaced.append(item.path)
-        elif fed_back(item):
-            jobs.append(Job(item, output, skip="inside the output folder"))
-        elif key in inputs:
-            jobs.append(Job(item, output, error=f"output '{output}' would overwrite another input"))
-        elif key in claimed:
-            jobs.append(Job(item, output, error=f"output '{output}' is also the output of '{claimed[key]}'"))
-        else:
-            claimed[key] = item.path
-            jobs.append(Job(item, output))
-    if replaced:
-        raise OutputError(f"{len(replaced)} output(s) would replace their input (e.g. '{replaced[0]}'); "
-                          "pass -o DIR, --suffix TEXT or another --ext")
-    return jobs
-
-
-def _normalise_ext(ext: str | None) -> str | None:
-    if not ext:
-        return None
-    from gantool.io import SUPPORTED_EXTENSIONS
-
-    dotted = "." + ext.lower().lstrip(".")
-    if dotted not in SUPPORTED_EXTENSIONS:
-        raise UsageError(f"--ext {ext!r} is not supported; use one of "
-                         + ", ".join(sorted(e.lstrip(".") for e in SUPPORTED_EXTENSIONS)))
-    return dotted
-
-
-def resolve_shard(shard: str | None, env: Mapping[str, str] | None = None) -> tuple[int, int] | None:
-    """``"i/N"`` (1-based) as ``(i, N)``; without it, ``RANK``/``WORLD_SIZE`` under torchrun; else None."""
-    env = os.environ if env is None else env
-    if shard is None:
-        world = int(env.get("WORLD_SIZE", "1") or 1)
-        return (int(env.get("RANK", "0")) + 1, world) if world > 1 and "RANK" in env else None
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", shard)
-    if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise UsageError(f"--shard {shard!r} must look like i/N with 1 <= i <= N, e.g. 2/4")
-    return int(match[1]), int(match[2])
-
-
-def select_shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
-    """Items index, index+N, index+2N ... (1-based) of the sorted list: every item in exactly one shard."""
-    return list(jobs[index - 1 :: count])
-
-
-# ---------------------------------------------------------------------------------------------- journal
-
-
-def params_hash(params: Mapping[str, Any]) -> str:
-    """Short stable hash of the parameters that determine an output."""
-    text = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _fingerprint(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_size, info.st_mtime_ns
-
-
-class Journal:
-    """Append-only JSONL log of finished items, safe against SIGKILL and shared by torchrun shards.
-
-    Each line is written with one ``os.write`` on an ``O_APPEND`` descriptor, so lines from several
-    processes do not interleave and a killed process loses at most its last (unparsable, ignored) line.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._broken = False
-
-    def load(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """The latest ``done`` entry per (input, output); malformed lines are ignored."""
-        done: dict[tuple[str, str], dict[str, Any]] = {}
-        try:
-            with open(self.path, encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    with contextlib.suppress(ValueError, KeyError, TypeError):
-                        entry = json.loads(line)
-                        if entry["status"] == "done":
-                            done[(entry["input"], entry["output"])] = entry
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            logger.warning("cannot read the journal '%s' (%s); treating every item as new", self.path, err)
-        return done
-
-    def append(self, entry: Mapping[str, Any]) -> None:
-        """Add one line; on a write error warn once and go on without the journal (outputs still count)."""
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
-        with self._lock:
-            if self._broken:
-                return
-            try:
-                if self._fd is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-                    if os.fstat(self._fd).st_size and not _ends_with_newline(self.path):
-                        line = "\n" + line  # a killed run left half a line: start a fresh one
-                os.write(self._fd, line.encode("utf-8"))
-            except OSError as err:
-                self._broken = True
-                logger.warning("cannot write the journal '%s' (%s); a rerun will not know what was done",
-                               self.path, err.strerror or err)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) == b"\n"
-
-
-def _skip_reason(job: Job, previous: Mapping[tuple[str, str], Mapping[str, Any]], phash: str,
-                 overwrite: bool) -> str | None:
-    assert job.output is not None
-    output = _fingerprint(job.output)
-    if output is None:
-        return None
-    entry = previous.get((_key(job.item.path), _key(job.output)))
-    ours = entry is not None and [entry.get("output_size"), entry.get("output_mtime_ns")] == list(output)
-    if ours and entry is not None:
-        same_input = [entry.get("input_size"), entry.get("input_mtime_ns")] == list(
-            _fingerprint(job.item.path) or ())
-        if same_input and entry.get("params") == phash:
-            return "done earlier (journal)"
-        return None  # gantool wrote it with other parameters or from an older input: recompute
-    return None if overwrite else "output exists (use --overwrite to replace it)"
 
 
 # --------------------------------------------------------------------------------------------- running
@@ -444,7 +158,7 @@ def run_batch(items: Sequence[InputItem], process: Callable[[Image], Image], pla
     for job in jobs:
         if job.error is not None or job.skip is not None:
             run.finish(job, "failed" if job.error else "skipped", job.error or job.skip or "")
-        elif reason := _skip_reason(job, previous, run.phash, plan.overwrite):
+        elif reason := skip_reason(job, previous, run.phash, plan.overwrite):
             run.finish(job, "skipped", reason)
         else:
             todo.append(job)
@@ -478,11 +192,11 @@ class _Run:
         with self._lock:
             self.result.items.append(ItemResult(job.item.path, job.output, status, reason))
         if self.journal is not None and job.output is not None:
-            inp = _fingerprint(job.item.path) or (None, None)
-            out = (_fingerprint(job.output) if status == "done" else None) or (None, None)
+            inp = fingerprint(job.item.path) or (None, None)
+            out = (fingerprint(job.output) if status == "done" else None) or (None, None)
             self.journal.append({
-                "input": _key(job.item.path), "input_size": inp[0], "input_mtime_ns": inp[1],
-                "output": _key(job.output), "output_size": out[0], "output_mtime_ns": out[1],
+                "input": path_key(job.item.path), "input_size": inp[0], "input_mtime_ns": inp[1],
+                "output": path_key(job.output), "output_size": out[0], "output_mtime_ns": out[1],
                 "status": status, "error": reason,
                 "params": self.phash, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             })

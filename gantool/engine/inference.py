@@ -44,7 +44,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
-from gantool.engine.batch import BatchPlan, BatchResult, collect_inputs, run_batch
+from gantool.engine.batch import BatchResult, run_batch
+from gantool.engine.batchplan import BatchPlan, collect_inputs
 from gantool.engine.normstats import whole_image_norm_statistics
 from gantool.engine.runtime import Runtime, tune_cpu_allocator
 from gantool.engine.tiling import AUTO_TILE_MAX, AUTO_TILE_MIN, MEMORY_FRACTION, tiled_apply_with_backoff

@@ -1,4 +1,4 @@
-"""Tests for gantool.engine.batch: collecting, planning, journal resume, keep-going, signals. No torch."""
+"""gantool.engine.batch, batchplan and journal: collecting, planning, journal resume, keep-going, signals. No torch."""
 
 from __future__ import annotations
 
@@ -17,16 +17,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from gantool.engine.batch import (
-    JOURNAL_NAME,
-    BatchPlan,
-    InputItem,
-    collect_inputs,
-    plan_outputs,
-    resolve_shard,
-    run_batch,
-    select_shard,
-)
+from gantool.engine.batch import run_batch
+from gantool.engine.batchplan import BatchPlan, InputItem, collect_inputs, plan_outputs, resolve_shard, select_shard
+from gantool.engine.journal import JOURNAL_NAME
 from gantool.errors import InputError, OutputError, UsageError
 from gantool.io import Image, read_image, write_image
 
@@ -306,7 +299,8 @@ def test_threads_decode_compute_and_write_where_designed(tmp_path: Path, folder:
 
 SCRIPT = textwrap.dedent("""
     import os, sys, time
-    from gantool.engine.batch import BatchPlan, collect_inputs, run_batch
+    from gantool.engine.batch import run_batch
+    from gantool.engine.batchplan import BatchPlan, collect_inputs
     from gantool.io import Image
 
     def process(image):
