@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from gantool.engine import checkpoint as ckpt
-from gantool.engine.training import ResumableBatchSampler, Trainer, read_metrics
+from gantool.engine.dataorder import ResumableBatchSampler
+from gantool.engine.training import Trainer, read_metrics
 from gantool.errors import CheckpointError, TrainingError, UsageError
 from gantool.spec import TaskSpec
 from gantool.testing import TOY_SPEC, ToyTask, ToyTrainOptions, tiny_training_options
