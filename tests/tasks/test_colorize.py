@@ -84,10 +84,9 @@ def test_options_validation_and_defaults() -> None:
 
 
 def test_missing_bundled_model_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gantool.weights import find_model_file
+    import gantool.weights
 
-    if find_model_file("colorize") is not None:
-        pytest.skip("a bundled colorize model exists")
+    monkeypatch.setattr(gantool.weights, "model_search_path", lambda: [tmp_path / "no-models-here"])
     write_image(tmp_path / "gray.png", Image(np.full((8, 8, 1), 0.5, np.float32)))
     result = CliRunner().invoke(cli_app(), ["colorize", str(tmp_path / "gray.png"), "--device", "cpu"])
     assert result.exit_code == 1
