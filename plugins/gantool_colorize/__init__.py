@@ -14,7 +14,7 @@ from typing import Annotated
 import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
-from gantool_colorize.options import RENDER_SIZE, ColorizeOptions, ColorizeTrainOptions
+from gantool_colorize.options import ColorizeOptions, ColorizeTrainOptions
 
 __version__ = "0.1.0"
 
@@ -48,8 +48,9 @@ def gantool_register_commands(app: typer.Typer) -> None:
         data: Annotated[Path, typer.Option("--data", help="Folder of colour photos (e.g. Kodak24); each is "
                                            "made gray, colourised and compared with the original.")],
         model: Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")] = DEFAULT_MODEL,
-        render_size: Annotated[int, typer.Option("--render-size", help="Working size of the network (shorter "
-                                                 "side).", min=16)] = RENDER_SIZE,
+        render_size: Annotated[int | None, typer.Option("--render-size", help="Working size of the network "
+                                                        "(shorter side; default: the model's training size).",
+                                                        min=16)] = None,
         device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
     ) -> None:

@@ -41,14 +41,14 @@ class ColorizeRow:
     original_colorfulness: float
 
 
-def evaluate(model: str | Path | Any, data_dir: str | Path, *, render_size: int = 256,
+def evaluate(model: str | Path | Any, data_dir: str | Path, *, render_size: int | None = None,
              device: str | torch.device = "cpu") -> list[ColorizeRow]:
     """Score a colorize model on every image of a folder; one row per image (sorted), then the mean.
 
     Args:
         model: A model file, or an already loaded ``gantool.engine.export.LoadedModel``.
         data_dir: Folder of colour photos (not searched recursively).
-        render_size: The network's working size (``gantool colorize --render-size``).
+        render_size: The network's working size (``gantool colorize --render-size``; None: the model's).
         device: Where the model runs.
     """
     from gantool.data import list_images, load_image

@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from gantool.cgan import ConditionalGANOptions
 from gantool.settings import flag, load_size_problems
 
-#: Default working size: the side the network sees at inference, and the training images' shorter side.
-RENDER_SIZE = 256
-
 
 @dataclass(kw_only=True)
 class ColorizeOptions:
     """Flags of ``gantool colorize`` that belong to this task."""
 
-    render_size: int = flag(RENDER_SIZE, "Working size: the image's shorter side is resized to this for the "
-                            "network, whose colour is then upsampled onto the full-resolution original "
-                            "lightness (output size = input size). Larger sees finer regions, smaller "
-                            "more context; the model was trained near its --load-size.", min=16)
+    render_size: int | None = flag(None, "Working size: the image's shorter side is resized to this for the "
+                                   "network, whose colour is then upsampled onto the full-resolution original "
+                                   "lightness (output size = input size). Default: the shorter side the model "
+                                   "was trained at (stored in the model file), where it sees objects at the "
+                                   "scale it learnt them.", min=16)
 
 
 @dataclass(kw_only=True)

@@ -33,7 +33,7 @@ from gantool.color import (
 )
 from gantool.nets.unet import run_any_size
 from gantool.task import Task
-from gantool_colorize.options import RENDER_SIZE, ColorizeTrainOptions
+from gantool_colorize.options import ColorizeTrainOptions
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +137,9 @@ class Colorize(Task):
 
     # --------------------------------------------------------------------------------------- inference
 
-    def chroma(self, networks: dict[str, nn.Module], lightness: Tensor, render_size: int = RENDER_SIZE) -> Tensor:
-        """ab (Lab units) predicted at the working size for ``(B, 1, H, W)`` L in [0, 100]."""
-        size = working_size(tuple(lightness.shape[-2:]), render_size)
+    def chroma(self, networks: dict[str, nn.Module], lightness: Tensor, render_size: int | None = None) -> Tensor:
+        """ab (Lab units) predicted at the working size (default: the training one) for ``(B, 1, H, W)`` L."""
+        size = working_size(tuple(lightness.shape[-2:]), render_size or self.options.shorter_side)
         small = lightness.float()
         if size != tuple(small.shape[-2:]):
             small = F.interpolate(small, size=size, mode="bilinear", align_corners=False,
@@ -160,8 +160,7 @@ class Colorize(Task):
             logger.warning("colorize: a colour input was given; it is re-coloured from its lightness (its own "
                            "colours are replaced)")
         lightness = rgb_to_lab(image)[:, :1]
-        render_size = int(getattr(options, "render_size", RENDER_SIZE) or RENDER_SIZE)
-        return transfer_chroma(self.chroma(networks, lightness, render_size), lightness)
+        return transfer_chroma(self.chroma(networks, lightness, getattr(options, "render_size", None)), lightness)
 
     def export_metadata(self) -> dict[str, str]:
         """Colour space, value range and the architecture (L in, ab out)."""

@@ -72,7 +72,7 @@ def test_card_registered_through_entry_point() -> None:
     assert system.info("colorize").status == "loaded"
     spec = system.registry.get("colorize")
     assert (spec.verb, spec.scale, spec.default_weights) == ("colorize", 1, "colorize")
-    assert spec.infer_options is ColorizeOptions and ColorizeOptions().render_size == 256
+    assert spec.infer_options is ColorizeOptions and ColorizeOptions().render_size is None  # the model's own
     assert spec.load_implementation() is Colorize
     assert Colorize.output_gray_for_gray_input is False and Colorize.tileable is False
 
@@ -158,6 +158,25 @@ def test_predict_keeps_full_resolution_lightness_detail() -> None:
     lightness_in, lightness_out = rgb_to_lab(image)[:, :1], rgb_to_lab(out)[:, :1]
     assert torch.allclose(lightness_out, lightness_in, atol=0.5)  # every pixel, the detail included
     assert lightness_out[0, 0, 30, 41] - lightness_out[0, 0, 30, 40] > 20
+
+
+def test_default_working_size_is_the_models_training_size(tmp_path: Path) -> None:
+    """Without --render-size the network sees images at the shorter side it was trained on (from the file)."""
+    from gantool.engine.export import export_model, load_model
+
+    task = Colorize(SPEC, tiny_options(load_size=48))
+    model = load_model(export_model(tmp_path / "c.safetensors", task, task.build_inference_networks()), SPEC)
+    calls = []
+    generator = model.networks["generator"]
+
+    def spy(x: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(x.shape))
+        return generator(x)
+
+    with torch.no_grad():
+        model.task.predict({"generator": spy}, torch.rand(1, 3, 100, 150), ColorizeOptions())
+        model.task.predict({"generator": spy}, torch.rand(1, 3, 100, 150), ColorizeOptions(render_size=32))
+    assert calls == [(1, 1, 48, 80), (1, 1, 32, 48)]  # 48 x 72 and 32 x 48, padded to multiples of 16
 
 
 def test_colour_input_is_recoloured_with_one_notice(caplog: pytest.LogCaptureFixture) -> None:
