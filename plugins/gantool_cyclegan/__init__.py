@@ -10,6 +10,10 @@ The heavy side is :mod:`gantool_cyclegan.task`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
 from gantool_cyclegan.options import CycleGANTrainOptions, TranslateOptions
@@ -33,3 +37,34 @@ SPEC = TaskSpec(
 def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     """Hand gantool the ``cyclegan`` task card."""
     register(SPEC)
+
+
+@hookimpl
+def gantool_register_commands(app: typer.Typer) -> None:
+    """Add ``gantool eval cyclegan``: cycle consistency and amount of change on testA/ and testB/."""
+    from gantool.evalcmd import eval_app
+
+    @eval_app(app).command("cyclegan")
+    def eval_cyclegan(
+        data: Annotated[Path, typer.Option("--data", help="CycleGAN dataset folder with testA/ and testB/ "
+                                           "(or A/ and B/).")],
+        model: Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")],
+        size: Annotated[int, typer.Option("--size", help="Resize images to this square side first (0: as "
+                                          "stored).", min=0)] = 0,
+        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+        as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
+    ) -> None:
+        """Per test image and mean: cycle PSNR and how much the translation changes the image, both ways."""
+        from gantool.cli import run_reporting_errors
+
+        def body() -> None:
+            from gantool.weights import resolve_model_path as resolve_model
+            from gantool_cyclegan.evaluate import evaluate, print_rows, rows_as_json
+
+            rows = evaluate(resolve_model(model), data, size=size, device=device)
+            if as_json:
+                typer.echo(rows_as_json(rows))
+            else:
+                print_rows(rows, title=f"cyclegan on {data}")
+
+        run_reporting_errors(body)

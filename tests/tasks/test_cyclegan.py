@@ -8,6 +8,7 @@ test images against that answer.
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import subprocess
@@ -395,3 +396,48 @@ def test_ddp_keeps_both_replicas_identical(tmp_path: Path) -> None:
     assert rank0.keys() == rank1.keys() and all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     state = torch.load(tmp_path / "run" / "step-000003" / "state.pt", weights_only=True)
     assert len(state["ranks"]) == 2 and all("pool_a" in rank["task"] for rank in state["ranks"])
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def test_eval_scores_both_test_domains(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gantool.cli import build_app
+    from gantool.engine.export import export_model
+    from gantool.plugins import build_plugin_system
+    from gantool_cyclegan.evaluate import MEAN_ROW, evaluate
+
+    task = CycleGAN(SPEC, tiny_options())
+    networks = task.build_inference_networks()
+    model = export_model(tmp_path / "tiny.safetensors", task, networks)
+    data = tmp_path / "data"
+    for name, count, seed in (("testA", 2, 5), ("testB", 3, 6)):
+        (data / name).mkdir(parents=True)
+        for i, pixels in enumerate(smooth_images(count, 20, seed)):
+            write_image(data / name / f"{i}.png", Image(pixels))
+
+    rows = evaluate(model, data, device="cpu")
+    assert [r.image for r in rows] == ["testA/0", "testA/1", "testB/0", "testB/1", "testB/2", MEAN_ROW]
+    assert rows[0].ba_cycle_psnr is None and rows[2].ab_cycle_psnr is None
+    assert rows[-1].ab_change == pytest.approx((rows[0].ab_change + rows[1].ab_change) / 2)
+    assert all(0 < r.ab_change < 1 for r in rows[:2]) and all(0 < r.ba_change < 1 for r in rows[2:5])
+
+    # An identity model would have a perfect cycle and no change: the two columns tell it apart.
+    identity = {name: _Identity() for name in networks}
+    same = evaluate(type("Loaded", (), {"task": task, "networks": identity})(), data, device="cpu")
+    assert same[-1].ab_change == 0 and same[-1].ab_cycle_psnr == float("inf")
+
+    app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))
+    result = CliRunner().invoke(app, ["eval", "cyclegan", "--data", str(data), "--model", str(model), "--device",
+                                      "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[-1]["image"] == MEAN_ROW
+    missing = CliRunner().invoke(app, ["eval", "cyclegan", "--data", str(tmp_path), "--model", str(model)])
+    assert missing.exit_code != 0 and "testA/" in missing.output
+
+
+class _Identity(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
