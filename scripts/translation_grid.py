@@ -39,7 +39,9 @@ def main() -> None:
     parser.add_argument("images", nargs="+", type=Path)
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--size", type=int, default=128, help="side of each square panel and of the model's input")
+    parser.add_argument("--size", type=int, default=128, help="side of each square panel")
+    parser.add_argument("--run-size", type=int, default=0,
+                        help="side the model runs at (default: --size); e.g. the training scale, shrunk for the figure")
     parser.add_argument("--pairs", action="store_true", help="inputs are A|B side-by-side pairs")
     parser.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB", help="CycleGAN generator")
     args = parser.parse_args()
@@ -58,10 +60,11 @@ def main() -> None:
             half = image.shape[-1] // 2
             a, b = image[..., :half], image[..., half:2 * half]
             image, target = (b, a) if pair_direction == "BtoA" else (a, b)
-        source = square(image, args.size)
+        source = square(image, args.run_size or args.size)
         with torch.inference_mode():
-            outputs.append(loaded.task.predict(loaded.networks, source, infer_options).float().clamp(0, 1))
-        sources.append(source)
+            output = loaded.task.predict(loaded.networks, source, infer_options).float().clamp(0, 1)
+        outputs.append(square(output[0], args.size))
+        sources.append(square(image, args.size))
         if target is not None:
             targets.append(square(target, args.size))
     rows = [torch.cat(sources), torch.cat(outputs)] + ([torch.cat(targets)] if targets else [])

@@ -28,7 +28,7 @@ SPEC = TaskSpec(
     infer_options=TranslateOptions,
     train_options=CycleGANTrainOptions,
     scale=1,
-    default_weights=None,  # translate needs --model until a bundled model exists
+    default_weights="cyclegan-horse2zebra",  # `gantool translate` without --model: the bundled horse <-> zebra
     inference_networks=("generator_ab", "generator_ba"),
 )
 

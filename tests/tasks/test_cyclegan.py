@@ -441,3 +441,24 @@ def test_eval_scores_both_test_domains(tmp_path: Path) -> None:
 class _Identity(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+
+def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) -> None:
+    """Out of the box: `gantool translate photo.png` needs no --model (the bundled CycleGAN), both ways."""
+    from typer.testing import CliRunner
+
+    from gantool.cli import build_app
+    from gantool.plugins import build_plugin_system
+    from gantool.weights import find_model_file
+
+    if find_model_file("cyclegan-horse2zebra") is None:
+        pytest.fail("models/cyclegan-horse2zebra.safetensors is missing from the checkout")
+    write_image(tmp_path / "photo.png", Image(smooth_images(1, 40, 3)[0][:36]))
+    app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))
+    outputs = []
+    for direction in ("AtoB", "BtoA"):
+        result = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "-o", str(tmp_path / direction),
+                                          "--direction", direction, "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        outputs.append(read_image(tmp_path / direction / "photo.png").color)
+    assert outputs[0].shape == (36, 40, 3) and not np.allclose(outputs[0], outputs[1])
