@@ -31,3 +31,29 @@ def eval_app(app: typer.Typer) -> typer.Typer:
     group_app = typer.Typer(help=EVAL_HELP, no_args_is_help=True)
     app.add_typer(group_app, name=EVAL_NAME, rich_help_panel=PANEL)
     return group_app
+
+
+def run_eval(module: str, model: str | None, data: object, *, as_json: bool, title: str, **options: object) -> None:
+    """The body of a ``gantool eval TASK`` command, the same for every task.
+
+    ``module`` (imported only now, so the CLI stays fast to start) provides ``evaluate(model_path, data,
+    **options)`` returning score rows, and ``print_rows(rows, title=...)``. The model name or path is
+    resolved first (``None`` is passed on: some tasks have a baseline-only mode); the rows are printed as
+    the task's table or, with ``as_json``, as JSON. Errors become one red line and an exit code.
+    """
+    from gantool.cli import run_reporting_errors
+
+    def body() -> None:
+        import importlib
+
+        from gantool.scores import rows_as_json
+        from gantool.weights import resolve_model_path
+
+        implementation = importlib.import_module(module)
+        rows = implementation.evaluate(resolve_model_path(model) if model else None, data, **options)
+        if as_json:
+            typer.echo(rows_as_json(rows))
+        else:
+            implementation.print_rows(rows, title=title)
+
+    run_reporting_errors(body)

@@ -41,7 +41,7 @@ def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
 @hookimpl
 def gantool_register_commands(app: typer.Typer) -> None:
     """Add ``gantool eval colorize``: RGB PSNR/SSIM and colourfulness, model next to the gray baseline."""
-    from gantool.evalcmd import eval_app
+    from gantool.evalcmd import eval_app, run_eval
 
     @eval_app(app).command("colorize")
     def eval_colorize(
@@ -55,16 +55,5 @@ def gantool_register_commands(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
     ) -> None:
         """Per image and mean: PSNR and SSIM (RGB) of the result and of the gray input, and colourfulness."""
-        from gantool.cli import run_reporting_errors
-
-        def body() -> None:
-            from gantool.weights import resolve_model_path as resolve_model
-            from gantool_colorize.evaluate import evaluate, print_rows, rows_as_json
-
-            rows = evaluate(resolve_model(model), data, render_size=render_size, device=device)
-            if as_json:
-                typer.echo(rows_as_json(rows))
-            else:
-                print_rows(rows, title=f"colorize on {data}")
-
-        run_reporting_errors(body)
+        run_eval("gantool_colorize.evaluate", model, data, as_json=as_json, title=f"colorize on {data}",
+                 render_size=render_size, device=device)

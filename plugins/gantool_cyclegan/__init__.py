@@ -42,7 +42,7 @@ def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
 @hookimpl
 def gantool_register_commands(app: typer.Typer) -> None:
     """Add ``gantool eval cyclegan``: cycle consistency and amount of change on testA/ and testB/."""
-    from gantool.evalcmd import eval_app
+    from gantool.evalcmd import eval_app, run_eval
 
     @eval_app(app).command("cyclegan")
     def eval_cyclegan(
@@ -55,16 +55,5 @@ def gantool_register_commands(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
     ) -> None:
         """Per test image and mean: cycle PSNR and how much the translation changes the image, both ways."""
-        from gantool.cli import run_reporting_errors
-
-        def body() -> None:
-            from gantool.weights import resolve_model_path as resolve_model
-            from gantool_cyclegan.evaluate import evaluate, print_rows, rows_as_json
-
-            rows = evaluate(resolve_model(model), data, size=size, device=device)
-            if as_json:
-                typer.echo(rows_as_json(rows))
-            else:
-                print_rows(rows, title=f"cyclegan on {data}")
-
-        run_reporting_errors(body)
+        run_eval("gantool_cyclegan.evaluate", model, data, as_json=as_json, title=f"cyclegan on {data}",
+                 size=size, device=device)

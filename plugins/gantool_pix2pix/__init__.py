@@ -42,7 +42,7 @@ def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
 @hookimpl
 def gantool_register_commands(app: typer.Typer) -> None:
     """Add ``gantool eval pix2pix``: L1, PSNR and SSIM of translations against the held-out targets."""
-    from gantool.evalcmd import eval_app
+    from gantool.evalcmd import eval_app, run_eval
 
     @eval_app(app).command("pix2pix")
     def eval_pix2pix(
@@ -55,16 +55,5 @@ def gantool_register_commands(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
     ) -> None:
         """Per pair and mean: L1, PSNR and SSIM of the model's translation of A against B."""
-        from gantool.cli import run_reporting_errors
-
-        def body() -> None:
-            from gantool.weights import resolve_model_path as resolve_model
-            from gantool_pix2pix.evaluate import evaluate, evaluation_root, print_rows, rows_as_json
-
-            rows = evaluate(resolve_model(model), data, size=size, device=device)
-            if as_json:
-                typer.echo(rows_as_json(rows))
-            else:
-                print_rows(rows, title=f"pix2pix on {evaluation_root(data)}")
-
-        run_reporting_errors(body)
+        run_eval("gantool_pix2pix.evaluate", model, data, as_json=as_json, title=f"pix2pix on {data}",
+                 size=size, device=device)

@@ -46,7 +46,7 @@ def gantool_register_commands(app: typer.Typer) -> None:
     ``eval`` is a sub-app shared with other plugins through :func:`gantool.evalcmd.eval_app`, so that each
     can add its own ``gantool eval TASK``.
     """
-    from gantool.evalcmd import eval_app
+    from gantool.evalcmd import eval_app, run_eval
 
     @eval_app(app).command("superres")
     def eval_superres(
@@ -62,16 +62,5 @@ def gantool_register_commands(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
     ) -> None:
         """PSNR and SSIM (Y channel, border of SCALE pixels cropped), per image and mean, model vs bicubic."""
-        from gantool.cli import run_reporting_errors
-
-        def body() -> None:
-            from gantool.weights import resolve_model_path as resolve_model
-            from gantool_superres.evaluate import evaluate, print_rows, rows_as_json
-
-            rows = evaluate(resolve_model(model) if model else None, data, scale, device=device, tile=tile)
-            if as_json:
-                typer.echo(rows_as_json(rows))
-            else:
-                print_rows(rows, title=f"superres on {data}")
-
-        run_reporting_errors(body)
+        run_eval("gantool_superres.evaluate", model, data, as_json=as_json, title=f"superres on {data}",
+                 scale=scale, device=device, tile=tile)
