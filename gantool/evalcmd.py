@@ -16,7 +16,15 @@ Cheap to import (typer only), as everything the CLI imports at start-up must be.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+#: Options every ``gantool eval TASK`` takes, as annotations to reuse in a command's signature (import them
+#: at module level: Typer resolves the annotations in the plugin module's namespace).
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")]
 
 EVAL_NAME = "eval"
 EVAL_HELP = "Measure models on benchmark image sets (`gantool eval TASK --help`)."

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
+from gantool.evalcmd import DeviceOption, JsonOption, ModelOption
 from gantool_colorize.options import ColorizeOptions, ColorizeTrainOptions
 
 __version__ = "0.1.0"
@@ -47,12 +48,12 @@ def gantool_register_commands(app: typer.Typer) -> None:
     def eval_colorize(
         data: Annotated[Path, typer.Option("--data", help="Folder of colour photos (e.g. Kodak24); each is "
                                            "made gray, colourised and compared with the original.")],
-        model: Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")] = DEFAULT_MODEL,
+        model: ModelOption = DEFAULT_MODEL,
         render_size: Annotated[int | None, typer.Option("--render-size", help="Working size of the network "
                                                         "(shorter side; default: the model's training size).",
                                                         min=16)] = None,
-        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-        as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
+        device: DeviceOption = "auto",
+        as_json: JsonOption = False,
     ) -> None:
         """Per image and mean: PSNR and SSIM (RGB) of the result and of the gray input, and colourfulness."""
         run_eval("gantool_colorize.evaluate", model, data, as_json=as_json, title=f"colorize on {data}",

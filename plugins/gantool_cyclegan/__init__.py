@@ -16,6 +16,7 @@ from typing import Annotated
 import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
+from gantool.evalcmd import DeviceOption, JsonOption, ModelOption
 from gantool_cyclegan.options import CycleGANTrainOptions, TranslateOptions
 
 __version__ = "0.1.0"
@@ -48,11 +49,11 @@ def gantool_register_commands(app: typer.Typer) -> None:
     def eval_cyclegan(
         data: Annotated[Path, typer.Option("--data", help="CycleGAN dataset folder with testA/ and testB/ "
                                            "(or A/ and B/).")],
-        model: Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")],
+        model: ModelOption,
         size: Annotated[int, typer.Option("--size", help="Resize images to this square side first (0: as "
                                           "stored).", min=0)] = 0,
-        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-        as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
+        device: DeviceOption = "auto",
+        as_json: JsonOption = False,
     ) -> None:
         """Per test image and mean: cycle PSNR and how much the translation changes the image, both ways."""
         run_eval("gantool_cyclegan.evaluate", model, data, as_json=as_json, title=f"cyclegan on {data}",

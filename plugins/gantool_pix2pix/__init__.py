@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from gantool import TaskSpec, hookimpl
+from gantool.evalcmd import DeviceOption, JsonOption, ModelOption
 from gantool_pix2pix.options import Pix2PixTrainOptions, TranslateOptions
 
 __version__ = "0.1.0"
@@ -48,11 +49,11 @@ def gantool_register_commands(app: typer.Typer) -> None:
     def eval_pix2pix(
         data: Annotated[Path, typer.Option("--data", help="Paired folder (A|B side by side, or A/ and B/); "
                                            "its test/ split when it has one.")],
-        model: Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")],
+        model: ModelOption,
         size: Annotated[int | None, typer.Option("--size", help="Square side pairs are resized to (default: "
                                                  "the model's training crop; 0: as stored).", min=0)] = None,
-        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-        as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
+        device: DeviceOption = "auto",
+        as_json: JsonOption = False,
     ) -> None:
         """Per pair and mean: L1, PSNR and SSIM of the model's translation of A against B."""
         run_eval("gantool_pix2pix.evaluate", model, data, as_json=as_json, title=f"pix2pix on {data}",

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
+from gantool.evalcmd import DeviceOption, JsonOption
 from gantool_superres.options import SuperResTrainOptions, UpscaleOptions
 
 __version__ = "0.1.0"
@@ -56,10 +57,10 @@ def gantool_register_commands(app: typer.Typer) -> None:
                                                   "or 4 without --model).")] = None,
         model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or .safetensors path; "
                                                   "without it only bicubic is measured.")] = None,
-        device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+        device: DeviceOption = "auto",
         tile: Annotated[int, typer.Option("--tile", help="Tile size in input pixels (0: whole images).",
                                           min=0)] = 0,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """PSNR and SSIM (Y channel, border of SCALE pixels cropped), per image and mean, model vs bicubic."""
         run_eval("gantool_superres.evaluate", model, data, as_json=as_json, title=f"superres on {data}",
