@@ -125,15 +125,16 @@ def test_default_weights_can_depend_on_an_option(plugin_dist, task_source, calls
 
 
 def test_shared_verb_dispatches_on_model_metadata(plugin_dist, task_source, calls, tmp_path):
-    plugin_dist("gantool-a", {"a": "plugin_a"}, {"plugin_a": task_source(name="paired", verb="translate")})
-    plugin_dist("gantool-b", {"b": "plugin_b"}, {"plugin_b": task_source(name="unpaired", verb="translate")})
+    # "convert", not the built-in "translate" verb: its bundled CycleGAN default would answer a bare call.
+    plugin_dist("gantool-a", {"a": "plugin_a"}, {"plugin_a": task_source(name="paired", verb="convert")})
+    plugin_dist("gantool-b", {"b": "plugin_b"}, {"plugin_b": task_source(name="unpaired", verb="convert")})
     app = build_app(build_plugin_system())
-    assert runner.invoke(app, ["translate", "x.png"]).exit_code == 2
+    assert runner.invoke(app, ["convert", "x.png"]).exit_code == 2  # no default weights: --model is needed
     model = write_model_header(tmp_path / "u.safetensors", {"gantool.task": "unpaired"})
-    assert runner.invoke(app, ["translate", "x.png", "--model", str(model)]).exit_code == 0
+    assert runner.invoke(app, ["convert", "x.png", "--model", str(model)]).exit_code == 0
     assert calls["run_inference"]["spec"].name == "unpaired"
     other = write_model_header(tmp_path / "o.safetensors", {"gantool.task": "elsewhere"})
-    result = runner.invoke(app, ["translate", "x.png", "--model", str(other)])
+    result = runner.invoke(app, ["convert", "x.png", "--model", str(other)])
     assert result.exit_code == 1 and "no installed plugin provides" in result.output
 
 

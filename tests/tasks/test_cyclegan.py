@@ -78,7 +78,7 @@ def test_card_registered_through_entry_point() -> None:
     system = build_plugin_system()
     spec = system.registry.get("cyclegan")
     assert system.registry.owner("cyclegan") == "cyclegan"
-    assert (spec.verb, spec.scale, spec.default_weights) == ("translate", 1, None)
+    assert (spec.verb, spec.scale, spec.default_weights) == ("translate", 1, "cyclegan-horse2zebra")
     assert spec.inference_networks == ("generator_ab", "generator_ba")
     assert spec.infer_options is TranslateOptions and spec.train_options is CycleGANTrainOptions
     assert spec.load_implementation() is CycleGAN
