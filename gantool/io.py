@@ -373,7 +373,7 @@ def _to_storage(image: Image, *, keep_alpha: bool, depth: int) -> np.ndarray:
     4096x4096 result), which set the peak memory of a whole upscale run.
     """
     with_alpha = keep_alpha and image.alpha is not None
-    channels = (3 + 1) if with_alpha else image.color.shape[2]  # encoders have no gray + alpha layout
+    channels = 4 if with_alpha else image.color.shape[2]  # RGBA: encoders have no gray + alpha layout
     dtype = {8: np.uint8, 16: np.uint16, 32: np.float32}[depth]
     storage = np.empty((image.height, image.width, channels), dtype)
     order = _SWAP_RB[channels]
