@@ -13,6 +13,7 @@ This module imports neither torch nor anything heavy: the CLI builds :func:`buil
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import stat
@@ -24,7 +25,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import IO, Annotated, Literal
 
 import typer
 
@@ -285,30 +286,27 @@ def extract_archive(archive: str | Path, target: str | Path) -> Path:
     return target
 
 
+#: A checked archive member: whether it is a folder, how to open its data, and where it goes.
+_Member = tuple[bool, Callable[[], IO[bytes] | None], Path]
+
+
 def _extract_zip(archive: Path, target: Path) -> None:
     with zipfile.ZipFile(archive) as bundle:
-        plan: list[tuple[zipfile.ZipInfo, Path]] = []
-        target.mkdir(parents=True, exist_ok=True)
+        plan: list[_Member] = []
         for info in bundle.infolist():
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise InputError(f"refusing to extract '{archive}': member {info.filename!r} is a symbolic link")
             relative = _safe_relative(info.filename, archive)
             if relative is not None:
-                plan.append((info, _destination(target, relative, info.filename, archive)))
-        for info, destination in plan:
-            if info.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(info) as source, destination.open("wb") as out:
-                shutil.copyfileobj(source, out, _CHUNK)
+                destination = _destination(target, relative, info.filename, archive)
+                plan.append((info.is_dir(), functools.partial(bundle.open, info), destination))
+        _write_members(plan, target)
 
 
 def _extract_tar(archive: Path, target: Path) -> None:
     with tarfile.open(archive) as bundle:
-        plan: list[tuple[tarfile.TarInfo, Path]] = []
-        target.mkdir(parents=True, exist_ok=True)
+        plan: list[_Member] = []
         for member in bundle.getmembers():
             if member.issym() or member.islnk():
                 raise InputError(f"refusing to extract '{archive}': member {member.name!r} is a link")
@@ -316,17 +314,24 @@ def _extract_tar(archive: Path, target: Path) -> None:
                 raise InputError(f"refusing to extract '{archive}': member {member.name!r} is a special file")
             relative = _safe_relative(member.name, archive)
             if relative is not None:
-                plan.append((member, _destination(target, relative, member.name, archive)))
-        for member, destination in plan:
-            if member.isdir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            source = bundle.extractfile(member)
-            if source is None:  # pragma: no cover - regular files always have data
-                continue
-            with source, destination.open("wb") as out:
-                shutil.copyfileobj(source, out, _CHUNK)
+                destination = _destination(target, relative, member.name, archive)
+                plan.append((member.isdir(), functools.partial(bundle.extractfile, member), destination))
+        _write_members(plan, target)
+
+
+def _write_members(plan: list[_Member], target: Path) -> None:
+    """Create the planned folders and files, once every member of the archive has passed the checks."""
+    target.mkdir(parents=True, exist_ok=True)
+    for is_folder, open_member, destination in plan:
+        if is_folder:
+            destination.mkdir(parents=True, exist_ok=True)
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source = open_member()
+        if source is None:  # pragma: no cover - regular tar files always have data
+            continue
+        with source, destination.open("wb") as out:
+            shutil.copyfileobj(source, out, _CHUNK)
 
 
 # --------------------------------------------------------------------------------------------- command
