@@ -27,17 +27,17 @@ from torch import nn
 
 from gantool.engine.batch import run_batch
 from gantool.engine.batchplan import BatchPlan, collect_inputs
-from gantool.engine.inference import make_processor
+from gantool.engine.processor import make_processor
 from gantool.engine.runtime import Runtime
-from gantool.io import Image, read_image, write_image
-from gantool.task import Task
+from gantool.image.io import Image, read_image, write_image
+from gantool.plugin.task import Task
 
 
 class BenchTask(Task):
     """Stand-in task: ``predict`` is the base class's (``networks["generator"](image)``)."""
 
     def __init__(self, width: int, depth: int) -> None:
-        from gantool.spec import TaskSpec
+        from gantool.plugin.spec import TaskSpec
 
         super().__init__(TaskSpec(name="bench", verb="bench", summary="Benchmark.", implementation="x:y"))
         self.width, self.depth = width, depth

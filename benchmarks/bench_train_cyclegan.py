@@ -153,7 +153,7 @@ def make_photos(folder: Path, count: int, size: int, seed: int) -> None:
     """Smooth colourful images with texture (not flat noise), so resizing and cropping do real work."""
     import numpy as np
 
-    from gantool.io import Image, write_image
+    from gantool.image.io import Image, write_image
 
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
@@ -168,7 +168,7 @@ def make_photos(folder: Path, count: int, size: int, seed: int) -> None:
 def gantool_worker(size: int, blocks: int, warmup: int, iterations: int) -> None:
     """``gantool train cyclegan``'s real Trainer loop; pauses before each timed iteration for a stdin line."""
     from gantool.engine.training import Trainer
-    from gantool.settings import TrainingOptions
+    from gantool.plugin.common import TrainingOptions
     from gantool_cyclegan import SPEC
     from gantool_cyclegan.options import CycleGANTrainOptions
     from gantool_cyclegan.task import CycleGAN

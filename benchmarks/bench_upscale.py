@@ -10,7 +10,7 @@ Two ways to run one network over one image:
 
 - **plain**: what a script would write: the network in NCHW fp32, ``torch.no_grad()``, the whole image in
   one call, glibc's default allocator. Timed on the forward call (plus the clamp that ``predict`` does).
-- **gantool**: the engine's real processor (``gantool.engine.inference.make_processor`` on a runtime from
+- **gantool**: the engine's real processor (``gantool.engine.processor.make_processor`` on a runtime from
   ``Runtime.from_options``, networks through ``prepare_networks``): ``inference_mode``, channels_last weights,
   ``tune_cpu_allocator()``, ``--tile auto``. Timed from the decoded ``Image`` to the result ``Image``, so it
   also pays for the tensor conversions, the transparent fill check, the stitching and the output array.
@@ -93,7 +93,7 @@ def photo(side: int) -> Any:
     import torch
     import torch.nn.functional as F
 
-    from gantool.io import read_image
+    from gantool.image.io import read_image
 
     color = read_image(PHOTO).color
     height, width = color.shape[:2]
@@ -144,23 +144,24 @@ def plain_runner(task: Any, networks: dict[str, Any]) -> tuple[Any, list[int]]:
 
 def gantool_runner(task: Any, networks: dict[str, Any], scale: int) -> tuple[Any, list[int]]:
     """The engine's processor, built exactly as ``run_inference`` builds it; records the tiles it used."""
-    from gantool.engine import inference
+    from gantool.engine import processor
+    from gantool.engine.inference import resolve_tile
     from gantool.engine.runtime import Runtime
-    from gantool.io import Image
-    from gantool.settings import InferenceOptions
+    from gantool.image.io import Image
+    from gantool.plugin.common import InferenceOptions
 
     options = InferenceOptions(device="cpu")
     runtime = Runtime.from_options(options, distributed=False)  # what tunes the allocator in a real run
     tiles: list[int] = []
-    apply = inference.tiled_apply_with_backoff
+    apply = processor.tiled_apply_with_backoff
 
     def recording_apply(*args: Any, **kwargs: Any) -> Any:
         tiles.append(kwargs["tile"])
         return apply(*args, **kwargs)
 
-    inference.tiled_apply_with_backoff = recording_apply
-    process = inference.make_processor(task, inference.prepare_networks(networks, runtime), None, scale=scale,
-                                       tile=inference.resolve_tile(options.tile), overlap=options.tile_overlap,
+    processor.tiled_apply_with_backoff = recording_apply
+    process = processor.make_processor(task, processor.prepare_networks(networks, runtime), None, scale=scale,
+                                       tile=resolve_tile(options.tile), overlap=options.tile_overlap,
                                        runtime=runtime)
 
     def run(pixels: Any) -> None:

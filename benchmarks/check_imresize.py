@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gantool.io import read_image
+from gantool.image.io import read_image
 from gantool_superres.resize import imresize
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr" / "Set5"

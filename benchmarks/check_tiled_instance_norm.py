@@ -20,12 +20,12 @@ from types import SimpleNamespace
 
 import torch
 
-from gantool.data import load_image
 from gantool.engine.export import load_model
 from gantool.engine.normstats import whole_image_norm_statistics
 from gantool.engine.tiling import tiled_apply
-from gantool.plugins import build_plugin_system
-from gantool.scores import psnr
+from gantool.lib.data import load_image
+from gantool.lib.metrics import psnr
+from gantool.plugin.manager import build_plugin_system
 from gantool.weights import resolve_model_path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,14 +1,72 @@
 """gantool: a plugin-based GAN toolkit for images.
 
 This module is imported by every CLI call, so it must stay cheap: no torch, no cv2.
-Plugin authors need only what is re-exported here.
+
+**The public API.** What plugin authors may import, and what the compatibility policy in
+:mod:`gantool.plugin.hookspecs` covers, is:
+
+- the names re-exported here (``__all__``): the hook marker, the task card, the ``Task`` base class,
+  ``flag()`` for option fields and the error classes;
+- the modules listed in :data:`PUBLIC_MODULES`: the shared building blocks (``gantool.lib.*``), image
+  conventions (``gantool.image.*``), the training-step handle and the test kit.
+
+Everything else (``gantool.cli``, ``gantool.engine`` internals, ``gantool.plugin.manager`` ...) may change
+between minor releases. ``docs/plugins.md`` documents the same list; a test keeps the two in sync.
 """
 
 from __future__ import annotations
 
-from gantool.hookspecs import hookimpl
-from gantool.spec import TaskSpec
+from gantool import _compat
+from gantool.errors import (
+    CheckpointError,
+    GantoolError,
+    InputError,
+    OutputError,
+    PluginError,
+    TrainingError,
+    UsageError,
+)
+from gantool.plugin.hookspecs import hookimpl
+from gantool.plugin.options import flag
+from gantool.plugin.spec import TaskSpec
+from gantool.plugin.task import Task
 
 __version__ = "0.1.0"
 
-__all__ = ["TaskSpec", "__version__", "hookimpl"]
+__all__ = [
+    "CheckpointError",
+    "GantoolError",
+    "InputError",
+    "OutputError",
+    "PluginError",
+    "Task",
+    "TaskSpec",
+    "TrainingError",
+    "UsageError",
+    "__version__",
+    "flag",
+    "hookimpl",
+]
+
+#: Modules plugin authors may import from (besides this package itself). Import them where they are used:
+#: most import torch.
+PUBLIC_MODULES: tuple[str, ...] = (
+    "gantool.plugin.common",
+    "gantool.engine.step",
+    "gantool.image.io",
+    "gantool.image.tensor",
+    "gantool.lib.color",
+    "gantool.lib.conditional",
+    "gantool.lib.data",
+    "gantool.lib.losses",
+    "gantool.lib.metrics",
+    "gantool.lib.nets.layers",
+    "gantool.lib.nets.patchgan",
+    "gantool.lib.nets.resnet",
+    "gantool.lib.nets.unet",
+    "gantool.lib.options",
+    "gantool.lib.pool",
+    "gantool.testing",
+)
+
+_compat.install()

@@ -19,9 +19,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 from torch.utils.data import Dataset
 
-from gantool.settings import TrainingOptions, flag
-from gantool.spec import TaskSpec
-from gantool.task import Task
+from gantool import flag
+from gantool.plugin.common import TrainingOptions
+from gantool.plugin.spec import TaskSpec
+from gantool.plugin.task import Task
 
 # ---------------------------------------------------------------------------------------------- images
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gantool.errors import CheckpointError
-from gantool.hookspecs import hookimpl
+from gantool.plugin.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from gantool.spec import TaskSpec
+    from gantool.plugin.spec import TaskSpec
 
 MODEL_SUFFIX = ".safetensors"
 _MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit

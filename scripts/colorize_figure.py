@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gantool.io import Image, read_image, write_image
+from gantool.image.io import Image, read_image, write_image
 
 ROOT = Path(__file__).resolve().parent.parent
 PANEL_WIDTH = 400  # each panel is shrunk to this width for the page

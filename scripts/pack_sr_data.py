@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gantool.io import Image, read_image, write_image
+from gantool.image.io import Image, read_image, write_image
 
 SUBSETS = {"T91": None, "General100": None, "BSD200": 100}  # folder -> how many images (None: all)
 

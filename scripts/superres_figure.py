@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from gantool.engine.export import load_model
-from gantool.imagetensor import to_array, to_tensor
-from gantool.io import Image, read_image, write_image
-from gantool.plugins import build_plugin_system
+from gantool.image.io import Image, read_image, write_image
+from gantool.image.tensor import to_array, to_tensor
+from gantool.plugin.manager import build_plugin_system
 from gantool_superres.resize import imresize
 
 ROOT = Path(__file__).resolve().parent.parent

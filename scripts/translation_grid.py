@@ -21,10 +21,10 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from gantool.data import load_image
 from gantool.engine.export import load_model
 from gantool.engine.metrics_log import save_sample_grid
-from gantool.plugins import build_plugin_system
+from gantool.lib.data import load_image
+from gantool.plugin.manager import build_plugin_system
 from gantool.weights import read_metadata
 
 

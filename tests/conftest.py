@@ -41,7 +41,7 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
 TASK_PLUGIN_SOURCE = """
 from dataclasses import dataclass
 from gantool import TaskSpec, hookimpl
-from gantool.settings import flag
+from gantool import flag
 
 
 @dataclass(kw_only=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gantool import launch
-from gantool.cli import build_app, main
-from gantool.plugins import build_plugin_system
+from gantool.cli import launch
+from gantool.cli.app import build_app, main
+from gantool.plugin.manager import build_plugin_system
 
 runner = CliRunner()
 
@@ -68,7 +68,9 @@ def test_verb_passes_typed_options_to_the_engine(shine_app, calls, tmp_path):
     assert call["options"].tile == "256" and call["options"].output == tmp_path / "out"
 
 
-def test_config_file_is_overridden_by_typed_flags(shine_app, calls, tmp_path):
+def test_config_file_is_overridden_by_typed_flags(shine_app, calls, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "somewhere").mkdir()  # --data is resolved (folder or known name) before the engine starts
     config = tmp_path / "run.toml"
     config.write_text('steps = 5\nlr = 0.001\nbatch-size = 3\ndata = "somewhere"\n')
     result = runner.invoke(shine_app, ["train", "shine", "--config", str(config), "--steps", "7"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gantool.color import (
+from gantool.lib.color import (
     AB_SCALE,
     colorfulness,
     denormalize_ab,

@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gantool.data import (
+from gantool.errors import InputError, UsageError
+from gantool.image.io import Image, write_image
+from gantool.lib.data import (
     ImageFolder,
     PairedImages,
     UnpairedImages,
@@ -18,8 +20,6 @@ from gantool.data import (
     random_crop,
     random_flip,
 )
-from gantool.errors import InputError, UsageError
-from gantool.io import Image, write_image
 
 
 def codes(h: int, w: int, seed: int) -> np.ndarray:

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gantool import datasets
-from gantool.datasets import (
+from gantool import catalog
+from gantool.catalog import (
     KNOWN_DATASETS,
-    build_data_app,
     data_root,
     download,
     extract_archive,
     known_dataset,
     resolve_data,
 )
+from gantool.cli.data import build_data_app
 from gantool.errors import InputError, UsageError
 
 
@@ -32,7 +32,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     def offline(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(catalog.urllib.request, "urlopen", offline)
     root = tmp_path / "data-root"
     monkeypatch.setenv("GANTOOL_DATA", str(root))
     return root
@@ -139,7 +139,7 @@ def test_offline_download_fails_in_one_line(no_network: Path) -> None:
 def test_download_extracts_and_renames_into_place(monkeypatch: pytest.MonkeyPatch, no_network: Path) -> None:
     files = {f"apple2orange/{sub}/{i}.jpg": b"img" for sub in ("trainA", "trainB", "testA", "testB") for i in range(2)}
     payload = zip_bytes(files)
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload))
+    monkeypatch.setattr(catalog.urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload))
     seen: list[tuple[int, int | None]] = []
     folder = download("apple2orange", progress=lambda done, total: seen.append((done, total)))
     assert folder == no_network / "apple2orange"
@@ -151,7 +151,7 @@ def test_download_extracts_and_renames_into_place(monkeypatch: pytest.MonkeyPatc
 
 def test_download_refuses_an_archive_without_the_layout(monkeypatch: pytest.MonkeyPatch, no_network: Path) -> None:
     payload = zip_bytes({"readme.txt": b"hello"})
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload))
+    monkeypatch.setattr(catalog.urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload))
     with pytest.raises(InputError, match="has no trainA/, trainB/ folders"):
         download("horse2zebra")
     assert list(no_network.iterdir()) == []

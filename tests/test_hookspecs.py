@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gantool import TaskSpec, __version__, hookimpl, hookspecs, launch
-from gantool.cli import build_app
-from gantool.plugins import build_plugin_system
+from gantool import TaskSpec, __version__, hookimpl
+from gantool.cli import launch
+from gantool.cli.app import build_app
+from gantool.plugin import hookspecs
+from gantool.plugin.manager import build_plugin_system
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "plugins.md"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gantool.imagetensor import to_array, to_tensor
+from gantool.image.tensor import to_array, to_tensor
 
 
 def test_round_trip_keeps_pixels_and_layout() -> None:

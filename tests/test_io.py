@@ -15,9 +15,9 @@ import PIL.Image
 import PIL.ImageOps
 import pytest
 
-from gantool import io as gio
 from gantool.errors import InputError, OutputError, UsageError
-from gantool.io import Image, read_image, read_image_size, write_image
+from gantool.image import io as gio
+from gantool.image.io import Image, read_image, read_image_size, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gantool.losses import AdversarialLoss
+from gantool.lib.losses import AdversarialLoss
 
 
 def test_lsgan_values() -> None:

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from gantool.nets.layers import InstanceNorm, count_parameters, init_weights, make_norm
-from gantool.nets.patchgan import PatchDiscriminator, receptive_field
-from gantool.nets.resnet import ResnetGenerator
+from gantool.lib.nets.layers import InstanceNorm, count_parameters, init_weights, make_norm
+from gantool.lib.nets.patchgan import PatchDiscriminator, receptive_field
+from gantool.lib.nets.resnet import ResnetGenerator
 
 
 def test_make_norm_kinds() -> None:

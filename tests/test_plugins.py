@@ -6,8 +6,8 @@ import pytest
 
 from gantool import TaskSpec, hookimpl
 from gantool.errors import PluginError, UsageError
-from gantool.plugins import build_plugin_system
-from gantool.registry import TaskRegistry
+from gantool.plugin.manager import build_plugin_system
+from gantool.plugin.registry import TaskRegistry
 
 
 def test_entry_point_plugin_is_loaded_with_its_distribution(plugin_dist, task_source):

@@ -7,7 +7,7 @@ import io
 import pytest
 import torch
 
-from gantool.pool import ImagePool
+from gantool.lib.pool import ImagePool
 
 
 def batch(value: float, n: int = 1) -> torch.Tensor:

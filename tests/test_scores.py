@@ -1,4 +1,4 @@
-"""gantool.scores: the pieces every ``gantool eval TASK`` shares."""
+"""gantool.lib.metrics: the pieces every ``gantool eval TASK`` shares."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from gantool.scores import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
+from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
 
 
 @dataclass

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from gantool.cgan import ConditionalGANOptions
-from gantool.nets.layers import count_parameters
-from gantool.nets.unet import MAX_DEPTH, UNet, depth_for_crop, dropout_active, run_any_size
+from gantool.lib.conditional import ConditionalGANOptions
+from gantool.lib.nets.layers import count_parameters
+from gantool.lib.nets.unet import MAX_DEPTH, UNet, depth_for_crop, dropout_active, run_any_size
 
 
 @pytest.mark.parametrize(("crop", "depth"), [(8, 2), (32, 4), (128, 6), (256, 7), (512, 8), (2048, 8), (100, 5)])

@@ -55,7 +55,7 @@ from gantool.errors import GantoolError, InputError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from gantool.io import Image
+    from gantool.image.io import Image
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def run_batch(items: Sequence[InputItem], process: Callable[[Image], Image], pla
     )
 
     if read is None or write is None:
-        from gantool import io
+        from gantool.image import io
 
         read, write = read or io.read_image, write or io.write_image
     console = console or Console(stderr=True)

@@ -86,7 +86,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool 
     the rest still runs and the summary reports it.
     """
     if extensions is None:
-        from gantool.io import SUPPORTED_EXTENSIONS as extensions
+        from gantool.image.io import SUPPORTED_EXTENSIONS as extensions
     found: list[InputItem] = []
     for raw in inputs:
         text = os.fspath(raw)
@@ -195,7 +195,7 @@ def plan_outputs(items: Sequence[InputItem], plan: BatchPlan) -> list[Job]:
 def _normalise_ext(ext: str | None) -> str | None:
     if not ext:
         return None
-    from gantool.io import SUPPORTED_EXTENSIONS
+    from gantool.image.io import SUPPORTED_EXTENSIONS
 
     dotted = "." + ext.lower().lstrip(".")
     if dotted not in SUPPORTED_EXTENSIONS:

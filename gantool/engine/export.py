@@ -33,12 +33,12 @@ import gantool
 from gantool.engine.checkpoint import flatten, unflatten
 from gantool.engine.runtime import tune_cpu_allocator
 from gantool.errors import CheckpointError
-from gantool.options import coerce, to_plain
+from gantool.plugin.options import coerce, to_plain
 from gantool.weights import read_metadata
 
 if TYPE_CHECKING:
-    from gantool.spec import TaskSpec
-    from gantool.task import Task
+    from gantool.plugin.spec import TaskSpec
+    from gantool.plugin.task import Task
 
 
 @dataclass

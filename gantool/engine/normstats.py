@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantool.nets.layers import InstanceNorm
+from gantool.lib.nets.layers import InstanceNorm
 
 
 def instance_norms(networks: Mapping[str, nn.Module]) -> list[InstanceNorm]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable
 
 import torch
@@ -23,12 +22,6 @@ from torch import Tensor
 from gantool.errors import GantoolError
 
 logger = logging.getLogger(__name__)
-
-#: Fraction of free memory that :func:`auto_tile_size` plans to use, per device type (the estimate is rough,
-#: and CUDA needs room for cuDNN workspaces and allocator fragmentation; CPU RAM is shared with the OS).
-MEMORY_FRACTION = {"cuda": 0.5, "cpu": 0.25}
-AUTO_TILE_MIN, AUTO_TILE_MAX = 64, 2048
-
 
 class TilingOutOfMemoryError(GantoolError):
     """Even the smallest tile ran out of memory, so tiled inference gave up."""
@@ -169,47 +162,6 @@ def is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and any(text in str(err) for text in _OOM_MESSAGES)
 
 
-def auto_tile_size(
-    channels_in: int,
-    scale: int,
-    device: torch.device | str,
-    *,
-    bytes_per_pixel_estimate: float | None = None,
-    free_bytes: int | None = None,
-    multiple: int = 32,
-) -> int:
-    """Pick a tile side from the memory available on ``device``.
-
-    Rule: ``side = sqrt(free_bytes * fraction / bytes_per_pixel)``, rounded down to ``multiple`` and
-    clamped to ``[AUTO_TILE_MIN, AUTO_TILE_MAX]``. ``fraction`` is :data:`MEMORY_FRACTION` (0.5 on CUDA,
-    0.25 elsewhere). The default per-input-pixel cost models a typical GAN generator in float32: the
-    input, ~512 feature values alive at input resolution (e.g. 64 channels x 8 maps, as in a dense
-    residual block) and ~192 per output pixel after upsampling (``scale**2`` output pixels per input
-    pixel): ``4 * (channels_in + 512 + 192 * scale**2)`` bytes. A task that knows better passes its own
-    ``bytes_per_pixel_estimate``.
-
-    Args:
-        channels_in: Channels of the network input.
-        scale: Upscaling factor of the network.
-        device: Where the network will run; CUDA asks the driver (plus PyTorch's reusable cache), anything
-            else reads available RAM.
-        bytes_per_pixel_estimate: Peak bytes used per input pixel; overrides the default model.
-        free_bytes: Free memory to plan with, instead of asking the device (for tests or a user cap).
-        multiple: The side is a multiple of this (32 suits most down/upsampling architectures).
-
-    Returns:
-        A tile side in input pixels.
-    """
-    device = torch.device(device)
-    if bytes_per_pixel_estimate is None:
-        bytes_per_pixel_estimate = 4.0 * (channels_in + 512 + 192 * scale**2)
-    if free_bytes is None:
-        free_bytes = _free_device_bytes(device)
-    budget = free_bytes * MEMORY_FRACTION.get(device.type, MEMORY_FRACTION["cpu"])
-    side = int(math.sqrt(max(budget, 0) / bytes_per_pixel_estimate)) // multiple * multiple
-    return max(AUTO_TILE_MIN, min(AUTO_TILE_MAX, side))
-
-
 def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     """Evenly spread tile starts: first at 0, last flush with the far edge, neighbours overlap >= overlap."""
     if size <= tile:
@@ -259,27 +211,3 @@ def _check_output(out: Tensor, inp: Tensor, h: int, w: int, scale: int) -> None:
 def _empty_cuda_cache() -> None:
     if torch.cuda.is_initialized():
         torch.cuda.empty_cache()
-
-
-def _free_device_bytes(device: torch.device) -> int:
-    """Memory usable on ``device``: driver free + PyTorch's cached blocks on CUDA, available RAM otherwise."""
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    avail = None
-    try:
-        with open("/proc/meminfo") as fh:
-            avail = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            avail = 4 << 30  # Unknown platform: assume a modest 4 GiB.
-    try:  # A container's cgroup (v2) limit is usually tighter than the host's RAM.
-        with open("/sys/fs/cgroup/memory.max") as fh, open("/sys/fs/cgroup/memory.current") as cur:
-            limit = fh.read().strip()
-            if limit != "max":
-                avail = min(avail, int(limit) - int(cur.read()))
-    except (OSError, ValueError):
-        pass
-    return avail

@@ -28,7 +28,6 @@ from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
 import gantool
-from gantool.datasets import resolve_data
 from gantool.engine import checkpoint as ckpt
 from gantool.engine.dataorder import ResumableBatchSampler, SeededDataset, sample_seed
 from gantool.engine.ema import EMA
@@ -38,9 +37,9 @@ from gantool.engine.runtime import Runtime
 from gantool.engine.schedules import build_scheduler
 from gantool.engine.step import TrainStep, check_finite, reduce_scalars
 from gantool.errors import CheckpointError, TrainingError, UsageError
-from gantool.options import dump_toml, to_plain
-from gantool.settings import TrainingOptions
-from gantool.spec import TaskSpec
+from gantool.plugin.common import TrainingOptions
+from gantool.plugin.options import dump_toml, to_plain
+from gantool.plugin.spec import TaskSpec
 
 
 def run_training(*, spec: TaskSpec, options: TrainingOptions, task_options: Any, command: str) -> None:
@@ -126,7 +125,7 @@ class Trainer:
 
     def _setup_data(self) -> None:
         options, runtime = self.options, self.runtime
-        dataset = self.task.build_dataset(resolve_data(options.data))  # a path, or a known name (horse2zebra)
+        dataset = self.task.build_dataset(Path(options.data))  # the CLI resolved a known name already
         size = len(dataset)  # type: ignore[arg-type]
         if (size // runtime.world_size) // options.batch_size < 1:
             raise TrainingError(f"dataset '{options.data}' has {size} samples, fewer than one batch of "

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
-from gantool.evalcmd import DeviceOption, JsonOption, ModelOption
+from gantool.cli.eval import DeviceOption, JsonOption, ModelOption
 from gantool_colorize.options import ColorizeOptions, ColorizeTrainOptions
 
 __version__ = "0.1.0"
@@ -42,7 +42,7 @@ def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
 @hookimpl
 def gantool_register_commands(app: typer.Typer) -> None:
     """Add ``gantool eval colorize``: RGB PSNR/SSIM and colourfulness, model next to the gray baseline."""
-    from gantool.evalcmd import eval_app, run_eval
+    from gantool.cli.eval import eval_app, run_eval
 
     @eval_app(app).command("colorize")
     def eval_colorize(

@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from gantool.color import colorfulness, rec601_gray
 from gantool.errors import InputError
-from gantool.scores import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
+from gantool.lib.color import colorfulness, rec601_gray
+from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
 
 __all__ = ["MEAN_ROW", "ColorizeRow", "evaluate", "print_rows", "psnr", "rows_as_json"]
 
@@ -51,9 +51,9 @@ def evaluate(model: str | Path | Any, data_dir: str | Path, *, render_size: int 
         render_size: The network's working size (``gantool colorize --render-size``; None: the model's).
         device: Where the model runs.
     """
-    from gantool.data import list_images, load_image
     from gantool.engine.export import load_model
     from gantool.engine.runtime import resolve_device
+    from gantool.lib.data import list_images, load_image
     from gantool_colorize import SPEC
     from gantool_colorize.options import ColorizeOptions
 

@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from gantool.cgan import adversarial_loss, build_critic, build_generator, conditional_gan_step
-from gantool.color import (
+from gantool.lib.color import (
     denormalize_ab,
     gray_lightness,
     is_gray,
@@ -31,8 +30,9 @@ from gantool.color import (
     rgb_to_lab,
     transfer_chroma,
 )
-from gantool.nets.unet import run_any_size
-from gantool.task import Task
+from gantool.lib.conditional import adversarial_loss, build_critic, build_generator, conditional_gan_step
+from gantool.lib.nets.unet import run_any_size
+from gantool.plugin.task import Task
 from gantool_colorize.options import ColorizeTrainOptions
 
 logger = logging.getLogger(__name__)
@@ -47,8 +47,8 @@ class ColorPhotos(Dataset):
     """
 
     def __init__(self, root: Path, *, shorter_side: int, crop: int, flip: bool = True) -> None:
-        from gantool.data import list_images
         from gantool.errors import InputError
+        from gantool.lib.data import list_images
 
         self.paths = list_images(root, recursive=True)
         if not self.paths:
@@ -60,7 +60,7 @@ class ColorPhotos(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        from gantool.data import load_image, random_crop, random_flip, resize
+        from gantool.lib.data import load_image, random_crop, random_flip, resize
 
         image = load_image(self.paths[index])
         height, width = image.shape[-2:]

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
-from gantool.evalcmd import DeviceOption, JsonOption, ModelOption
+from gantool.cli.eval import DeviceOption, JsonOption, ModelOption
 from gantool_cyclegan.options import CycleGANTrainOptions, TranslateOptions
 
 __version__ = "0.1.0"
@@ -43,7 +43,7 @@ def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
 @hookimpl
 def gantool_register_commands(app: typer.Typer) -> None:
     """Add ``gantool eval cyclegan``: cycle consistency and amount of change on testA/ and testB/."""
-    from gantool.evalcmd import eval_app, run_eval
+    from gantool.cli.eval import eval_app, run_eval
 
     @eval_app(app).command("cyclegan")
     def eval_cyclegan(

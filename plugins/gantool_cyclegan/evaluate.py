@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gantool.errors import InputError
-from gantool.scores import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, to_8bit
+from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, to_8bit
 
 __all__ = ["MEAN_ROW", "CycleRow", "evaluate", "print_rows", "rows_as_json", "test_folders"]
 
@@ -58,9 +58,9 @@ def evaluate(model: str | Path | Any, data_dir: str | Path, *, size: int = 0,
         size: Resize each image to this square side first (0: as stored).
         device: Where the model runs.
     """
-    from gantool.data import list_images, load_image
     from gantool.engine.export import load_model
     from gantool.engine.runtime import resolve_device
+    from gantool.lib.data import list_images, load_image
     from gantool_cyclegan import SPEC
     from gantool_cyclegan.options import TranslateOptions
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from gantool import flag
 from gantool.errors import UsageError
-from gantool.settings import flag, load_size_problems
+from gantool.lib.options import load_size_problems
 
 Direction = Literal["AtoB", "BtoA"]
 GanLoss = Literal["lsgan", "vanilla", "hinge"]

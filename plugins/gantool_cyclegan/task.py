@@ -26,11 +26,11 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
-from gantool.losses import AdversarialLoss
-from gantool.nets.patchgan import PatchDiscriminator
-from gantool.nets.resnet import ResnetGenerator
-from gantool.pool import ImagePool
-from gantool.task import Task
+from gantool.lib.losses import AdversarialLoss
+from gantool.lib.nets.patchgan import PatchDiscriminator
+from gantool.lib.nets.resnet import ResnetGenerator
+from gantool.lib.pool import ImagePool
+from gantool.plugin.task import Task
 from gantool_cyclegan.options import CycleGANTrainOptions
 
 GENERATORS = ("generator_ab", "generator_ba")
@@ -99,13 +99,11 @@ class CycleGAN(Task):
     # ---------------------------------------------------------------------------------------- training
 
     def build_dataset(self, data: Path) -> Dataset:
-        """Unpaired crops from ``data/trainA`` + ``data/trainB`` (or ``A/`` + ``B/``); ``data`` may be a known
-        dataset name such as ``horse2zebra`` (see :func:`gantool.datasets.resolve_data`)."""
-        from gantool.data import UnpairedImages
-        from gantool.datasets import resolve_data
+        """Unpaired crops from ``data/trainA`` + ``data/trainB`` (or ``A/`` + ``B/``)."""
+        from gantool.lib.data import UnpairedImages
 
         o = self.options
-        return UnpairedImages.from_root(resolve_data(data), split="train", load_size=o.load_size, crop=o.crop,
+        return UnpairedImages.from_root(data, split="train", load_size=o.load_size, crop=o.crop,
                                         flip=o.flip)
 
     def training_step(self, batch: dict[str, Tensor], step: Any) -> dict[str, Tensor]:

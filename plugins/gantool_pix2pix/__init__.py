@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from gantool import TaskSpec, hookimpl
-from gantool.evalcmd import DeviceOption, JsonOption, ModelOption
+from gantool.cli.eval import DeviceOption, JsonOption, ModelOption
 from gantool_pix2pix.options import Pix2PixTrainOptions, TranslateOptions
 
 __version__ = "0.1.0"
@@ -43,7 +43,7 @@ def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
 @hookimpl
 def gantool_register_commands(app: typer.Typer) -> None:
     """Add ``gantool eval pix2pix``: L1, PSNR and SSIM of translations against the held-out targets."""
-    from gantool.evalcmd import eval_app, run_eval
+    from gantool.cli.eval import eval_app, run_eval
 
     @eval_app(app).command("pix2pix")
     def eval_pix2pix(

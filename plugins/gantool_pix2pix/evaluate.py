@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from gantool.errors import UsageError
-from gantool.scores import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
+from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
 
 __all__ = ["MEAN_ROW", "PairRow", "evaluation_root", "evaluate", "print_rows", "rows_as_json"]
 
@@ -59,9 +59,9 @@ def evaluate(model: str | Path | Any, data_dir: str | Path, *, size: int | None 
         size: Square side the pairs are resized to; ``None``: the model's training crop; 0: as stored.
         device: Where the model runs.
     """
-    from gantool.data import PairedImages
     from gantool.engine.export import load_model
     from gantool.engine.runtime import resolve_device
+    from gantool.lib.data import PairedImages
     from gantool_pix2pix import SPEC
 
     if size is not None and size < 0:

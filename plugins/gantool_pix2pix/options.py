@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gantool.cgan import ConditionalGANOptions
-from gantool.settings import flag, load_size_problems
+from gantool import flag
+from gantool.lib.conditional import ConditionalGANOptions
+from gantool.lib.options import load_size_problems
 
 Direction = Literal["AtoB", "BtoA"]
 Layout = Literal["auto", "side-by-side", "folders"]

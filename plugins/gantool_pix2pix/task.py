@@ -16,9 +16,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from gantool.cgan import adversarial_loss, build_critic, build_generator, conditional_gan_step
-from gantool.nets.unet import dropout_active, run_any_size
-from gantool.task import Task
+from gantool.lib.conditional import adversarial_loss, build_critic, build_generator, conditional_gan_step
+from gantool.lib.nets.unet import dropout_active, run_any_size
+from gantool.plugin.task import Task
 from gantool_pix2pix.options import Pix2PixTrainOptions
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Pix2Pix(Task):
         A dataset folder with a ``train/`` split (pix2pix's releases: ``facades/train``, ``facades/test``)
         trains on ``train/`` only, so that ``--data facades`` never learns from the test pairs.
         """
-        from gantool.data import PairedImages
+        from gantool.lib.data import PairedImages
 
         o = self.options
         return PairedImages(training_root(Path(data)), layout=o.layout, direction=o.direction,

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
-from gantool.evalcmd import DeviceOption, JsonOption
+from gantool.cli.eval import DeviceOption, JsonOption
 from gantool_superres.options import SuperResTrainOptions, UpscaleOptions
 
 __version__ = "0.1.0"
@@ -47,7 +47,7 @@ def gantool_register_commands(app: typer.Typer) -> None:
     ``eval`` is a sub-app shared with other plugins through :func:`gantool.evalcmd.eval_app`, so that each
     can add its own ``gantool eval TASK``.
     """
-    from gantool.evalcmd import eval_app, run_eval
+    from gantool.cli.eval import eval_app, run_eval
 
     @eval_app(app).command("superres")
     def eval_superres(

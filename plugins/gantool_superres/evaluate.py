@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from gantool.errors import InputError, UsageError
-from gantool.scores import MEAN_ROW, Column, mean_row, print_table, rows_as_json, to_8bit
+from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, rows_as_json, to_8bit
 from gantool_superres.metrics import psnr_y, ssim_y
 from gantool_superres.resize import imresize
 
@@ -49,7 +49,7 @@ def _load(model: str | Path, device: torch.device) -> tuple[Any, nn.Module, int]
 
 
 def _read(path: Path) -> Tensor:
-    from gantool.data import load_image
+    from gantool.lib.data import load_image
 
     return load_image(path)[None]  # (1, 3, H, W), gray repeated to RGB
 
@@ -98,7 +98,7 @@ def evaluate(
         raise UsageError(f"--scale must be 2, 3 or 4, got {scale}")
 
     data_dir = Path(data_dir)
-    from gantool.data import list_images
+    from gantool.lib.data import list_images
 
     hr_paths = list_images(data_dir / "HR") if (data_dir / "HR").is_dir() else []
     if not hr_paths:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gantool.scores import to_8bit
+from gantool.lib.metrics import to_8bit
 
 __all__ = ["psnr_from_mse", "psnr_y", "rgb_to_y", "ssim_y", "to_8bit"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from gantool import flag
 from gantool.errors import UsageError
-from gantool.settings import flag
 
 Architecture = Literal["compact", "srresnet", "rrdb"]
 Stage = Literal["pretrain", "gan"]

@@ -23,7 +23,7 @@ from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
 from gantool.errors import UsageError
-from gantool.task import Task
+from gantool.plugin.task import Task
 from gantool_superres.networks import PatchCritic, VGGFeatures, build_generator
 from gantool_superres.options import SuperResTrainOptions
 from gantool_superres.resize import imresize
@@ -81,7 +81,7 @@ class HRCrops(Dataset):
     """
 
     def __init__(self, root: Path, crop: int) -> None:
-        from gantool.data import ImageFolder
+        from gantool.lib.data import ImageFolder
 
         self.images = ImageFolder(root, crop=crop, recursive=True, flip=True)
 
@@ -169,7 +169,7 @@ class SuperResolution(Task):
         Sub-folders are searched too, so point ``--data`` at the HR images only (not a benchmark folder
         that also holds ``LR_bicubic/``).
         """
-        from gantool.io import read_image_size
+        from gantool.image.io import read_image_size
 
         crop = self.options.hr_crop
         dataset = HRCrops(Path(data), crop)

@@ -21,7 +21,7 @@ from gantool.engine.batch import run_batch
 from gantool.engine.batchplan import BatchPlan, InputItem, collect_inputs, plan_outputs, resolve_shard, select_shard
 from gantool.engine.journal import JOURNAL_NAME
 from gantool.errors import InputError, OutputError, UsageError
-from gantool.io import Image, read_image, write_image
+from gantool.image.io import Image, read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -301,7 +301,7 @@ SCRIPT = textwrap.dedent("""
     import os, sys, time
     from gantool.engine.batch import run_batch
     from gantool.engine.batchplan import BatchPlan, collect_inputs
-    from gantool.io import Image
+    from gantool.image.io import Image
 
     def process(image):
         time.sleep(float(os.environ["DELAY"]))

@@ -15,30 +15,28 @@ import pytest
 import torch
 from torch import nn
 
-from gantool.engine import inference, tiling
-from gantool.engine.inference import (
+from gantool.engine import tileplan, tiling
+from gantool.engine.inference import resolve_tile, run_inference
+from gantool.engine.processor import make_processor
+from gantool.engine.runtime import Runtime
+from gantool.engine.sampling import run_sampling
+from gantool.engine.tileplan import (
     CPU_IMAGE_BYTES,
     CPU_MIN_TILE,
     LiveTensorBytes,
     TilePlan,
     balanced_tile,
-    fill_transparent,
     full_image_bytes,
-    hwc_array,
-    make_processor,
     measure_bytes_per_pixel,
-    resize_alpha,
-    resolve_tile,
-    run_inference,
-    run_sampling,
 )
-from gantool.engine.runtime import Runtime
 from gantool.errors import InputError, PluginError, UsageError
-from gantool.imagetensor import to_array
-from gantool.io import Image, read_image, write_image
-from gantool.settings import InferenceOptions, SampleOptions
-from gantool.spec import TaskSpec
-from gantool.task import Task
+from gantool.image.alpha import TRANSPARENT_ALPHA, fill_transparent, resize_alpha
+from gantool.image.color import LUMA
+from gantool.image.io import Image, read_image, write_image
+from gantool.image.tensor import hwc_array, to_array
+from gantool.plugin.common import InferenceOptions, SampleOptions
+from gantool.plugin.spec import TaskSpec
+from gantool.plugin.task import Task
 
 MODULE = "_gantool_test_inference_tasks"
 
@@ -136,7 +134,7 @@ def test_gray_stays_gray_and_matches_the_rgb_result_luma() -> None:
     out = processor()(Image(gray))
     assert out.color.shape == (40, 48, 1) and out.alpha is None
     as_rgb = processor()(Image(np.repeat(gray, 3, axis=2))).color
-    np.testing.assert_allclose(out.color[..., 0], as_rgb @ inference.LUMA, atol=1e-6)
+    np.testing.assert_allclose(out.color[..., 0], as_rgb @ LUMA, atol=1e-6)
     assert processor(cls=ColorizingTask)(Image(gray)).color.shape == (40, 48, 3)
 
 
@@ -236,7 +234,7 @@ def test_fill_transparent_only_changes_invisible_pixels() -> None:
     alpha[..., 4:8, 2:6] = 1.0
     alpha[..., 10, 15] = 0.25
     filled = fill_transparent(color, alpha)
-    visible = (alpha > inference.TRANSPARENT_ALPHA).expand_as(color)
+    visible = (alpha > TRANSPARENT_ALPHA).expand_as(color)
     assert torch.equal(filled[visible], color[visible])
     assert not torch.equal(filled[~visible], color[~visible])
     lo = torch.minimum(color[..., 4:8, 2:6].amin((-1, -2)), color[..., 10, 15])[0]  # filled colours are
@@ -311,8 +309,8 @@ def test_auto_tile_fits_the_budget_with_the_full_size_buffers() -> None:
     assert capped > 256 and capped**2 * 2000 + full_image_bytes(512, 512, 4) <= CPU_IMAGE_BYTES
     assert full_image_bytes(2048, 2048, 4) > CPU_IMAGE_BYTES  # no room left: the smallest useful tile
     assert TilePlan(None, budget=1e12, bytes_per_pixel=2000.0).auto_side(2048, 2048, 4) == CPU_MIN_TILE
-    assert TilePlan(None, budget=1e12, bytes_per_pixel=2000.0, cpu=False).auto_side(8, 8, 4) == tiling.AUTO_TILE_MAX
-    assert TilePlan(None, budget=1e6, bytes_per_pixel=2000.0).auto_side(2048, 2048, 4) == tiling.AUTO_TILE_MIN
+    assert TilePlan(None, budget=1e12, bytes_per_pixel=2000.0, cpu=False).auto_side(8, 8, 4) == tileplan.AUTO_TILE_MAX
+    assert TilePlan(None, budget=1e6, bytes_per_pixel=2000.0).auto_side(2048, 2048, 4) == tileplan.AUTO_TILE_MIN
     assert TilePlan(16).tile_for(40, 44, scale=2, overlap=8) == 16 and TilePlan(0).tile_for(9, 9, scale=2,
                                                                                            overlap=8) == 0
 

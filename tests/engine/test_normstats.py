@@ -8,7 +8,7 @@ from torch import nn
 
 from gantool.engine.normstats import instance_norms, shrink_to, whole_image_norm_statistics
 from gantool.engine.tiling import tiled_apply
-from gantool.nets.resnet import ResnetGenerator
+from gantool.lib.nets.resnet import ResnetGenerator
 
 
 def sky_and_ground() -> torch.Tensor:
@@ -70,9 +70,9 @@ def test_calibration_copy_is_shrunk_to_fit_a_tile() -> None:
 def test_translate_pipeline_uses_shared_statistics_when_it_tiles(generator: nn.Module) -> None:
     from types import SimpleNamespace
 
-    from gantool.engine.inference import make_processor
+    from gantool.engine.processor import make_processor
     from gantool.engine.runtime import Runtime
-    from gantool.io import Image
+    from gantool.image.io import Image
 
     class Identity:  # the smallest task: predict runs the generator in [-1, 1]
         tileable = True

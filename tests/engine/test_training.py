@@ -18,7 +18,7 @@ from gantool.engine import checkpoint as ckpt
 from gantool.engine.dataorder import ResumableBatchSampler
 from gantool.engine.training import Trainer, read_metrics
 from gantool.errors import CheckpointError, TrainingError, UsageError
-from gantool.spec import TaskSpec
+from gantool.plugin.spec import TaskSpec
 from gantool.testing import TOY_SPEC, ToyTask, ToyTrainOptions, tiny_training_options
 
 HERE = Path(__file__).resolve().parent

@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 import gantool_colorize
 import gantool_superres
-from gantool.color import gray_lightness, is_gray, rec601_gray, rgb_to_lab
 from gantool.engine.export import export_model
 from gantool.engine.runtime import Runtime
 from gantool.engine.step import TrainStep
 from gantool.errors import UsageError
-from gantool.io import Image, read_image, write_image
+from gantool.image.io import Image, read_image, write_image
+from gantool.lib.color import gray_lightness, is_gray, rec601_gray, rgb_to_lab
 from gantool_colorize import SPEC
 from gantool_colorize.options import ColorizeOptions, ColorizeTrainOptions
 from gantool_colorize.task import Colorize, working_size
@@ -54,8 +54,8 @@ def loaded(task: Colorize) -> dict[str, torch.nn.Module]:
 
 
 def cli_app():
-    from gantool.cli import build_app
-    from gantool.plugins import build_plugin_system
+    from gantool.cli.app import build_app
+    from gantool.plugin.manager import build_plugin_system
 
     system = build_plugin_system(entry_points=[], extra_plugins=[("superres", gantool_superres),
                                                                  ("colorize", gantool_colorize)])
@@ -66,7 +66,7 @@ def cli_app():
 
 
 def test_card_registered_through_entry_point() -> None:
-    from gantool.plugins import build_plugin_system
+    from gantool.plugin.manager import build_plugin_system
 
     system = build_plugin_system()
     assert system.info("colorize").status == "loaded"
@@ -246,7 +246,7 @@ def test_eval_command_shares_the_eval_group_with_superres(tmp_path: Path) -> Non
 def test_eval_app_is_created_once() -> None:
     import typer
 
-    from gantool.evalcmd import eval_app
+    from gantool.cli.eval import eval_app
 
     app = typer.Typer()
     first = eval_app(app)

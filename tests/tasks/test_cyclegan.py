@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 
 import gantool_cyclegan
+from gantool.catalog import resolve_data
 from gantool.engine.runtime import Runtime
 from gantool.engine.step import TrainStep
 from gantool.errors import UsageError
-from gantool.io import Image, read_image, write_image
+from gantool.image.io import Image, read_image, write_image
 from gantool_cyclegan import SPEC
 from gantool_cyclegan.options import CycleGANTrainOptions, TranslateOptions
 from gantool_cyclegan.task import CycleGAN
@@ -73,7 +74,7 @@ def one_thread() -> Iterator[None]:
 
 
 def test_card_registered_through_entry_point() -> None:
-    from gantool.plugins import build_plugin_system
+    from gantool.plugin.manager import build_plugin_system
 
     system = build_plugin_system()
     spec = system.registry.get("cyclegan")
@@ -155,7 +156,7 @@ def test_dataset_from_a_folder_or_a_name(tmp_path: Path, monkeypatch: pytest.Mon
     assert item["A"].shape == (3, 16, 16) and item["B"].shape == (3, 16, 16)
     monkeypatch.setenv("GANTOOL_DATA", str(tmp_path / "root"))
     monkeypatch.chdir(tmp_path)
-    assert len(task.build_dataset(Path("mini"))) == 5  # --data NAME under the data root
+    assert len(task.build_dataset(resolve_data("mini"))) == 5  # the CLI resolves --data NAME under the data root
 
 
 def _snapshot(network: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -323,8 +324,8 @@ def test_cyclegan_learns_a_known_colour_mapping(tmp_path: Path) -> None:
 def test_train_and_translate_through_the_cli(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from gantool.cli import build_app
-    from gantool.plugins import build_plugin_system
+    from gantool.cli.app import build_app
+    from gantool.plugin.manager import build_plugin_system
     from gantool.weights import read_metadata
 
     data = write_domains(tmp_path / "data")
@@ -404,9 +405,9 @@ def test_ddp_keeps_both_replicas_identical(tmp_path: Path) -> None:
 def test_eval_scores_both_test_domains(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from gantool.cli import build_app
+    from gantool.cli.app import build_app
     from gantool.engine.export import export_model
-    from gantool.plugins import build_plugin_system
+    from gantool.plugin.manager import build_plugin_system
     from gantool_cyclegan.evaluate import MEAN_ROW, evaluate
 
     task = CycleGAN(SPEC, tiny_options())
@@ -447,8 +448,8 @@ def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) ->
     """Out of the box: `gantool translate photo.png` needs no --model (the bundled CycleGAN), both ways."""
     from typer.testing import CliRunner
 
-    from gantool.cli import build_app
-    from gantool.plugins import build_plugin_system
+    from gantool.cli.app import build_app
+    from gantool.plugin.manager import build_plugin_system
     from gantool.weights import find_model_file
 
     if find_model_file("cyclegan-horse2zebra") is None:

@@ -17,11 +17,11 @@ import torch
 from typer.testing import CliRunner
 
 import gantool_pix2pix
-from gantool.cgan import ConditionalGANOptions
 from gantool.engine.runtime import Runtime
 from gantool.engine.step import TrainStep
 from gantool.errors import UsageError
-from gantool.io import Image, read_image, write_image
+from gantool.image.io import Image, read_image, write_image
+from gantool.lib.conditional import ConditionalGANOptions
 from gantool_pix2pix import SPEC
 from gantool_pix2pix.options import Pix2PixTrainOptions, TranslateOptions
 from gantool_pix2pix.task import Pix2Pix
@@ -63,8 +63,8 @@ def make_step(task: Pix2Pix, networks: dict[str, torch.nn.Module]) -> TrainStep:
 
 
 def cli_app():
-    from gantool.cli import build_app
-    from gantool.plugins import build_plugin_system
+    from gantool.cli.app import build_app
+    from gantool.plugin.manager import build_plugin_system
 
     return build_app(build_plugin_system(entry_points=[], extra_plugins=[("pix2pix", gantool_pix2pix)]))
 
@@ -73,7 +73,7 @@ def cli_app():
 
 
 def test_card_registered_through_entry_point() -> None:
-    from gantool.plugins import build_plugin_system
+    from gantool.plugin.manager import build_plugin_system
 
     system = build_plugin_system()
     assert system.info("pix2pix").status == "loaded"
@@ -220,7 +220,7 @@ def test_export_metadata_names_architecture_and_direction() -> None:
 
 def test_eval_scores_the_test_split_in_the_models_direction(tmp_path: Path) -> None:
     from gantool.engine.export import export_model, load_model
-    from gantool.scores import psnr, to_8bit
+    from gantool.lib.metrics import psnr, to_8bit
     from gantool_pix2pix.evaluate import MEAN_ROW, evaluate
 
     task = Pix2Pix(SPEC, tiny_options(direction="BtoA"))

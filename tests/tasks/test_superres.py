@@ -21,7 +21,7 @@ import torch
 from gantool.engine.runtime import Runtime
 from gantool.engine.step import TrainStep
 from gantool.errors import InputError, UsageError
-from gantool.io import Image, write_image
+from gantool.image.io import Image, write_image
 from gantool_superres import SPEC
 from gantool_superres.metrics import psnr_from_mse, psnr_y, rgb_to_y, ssim_y, to_8bit
 from gantool_superres.networks import BicubicPhases, PatchCritic, VGGFeatures, build_generator, count_parameters
@@ -61,7 +61,7 @@ def write_images(folder: Path, count: int = 3, size: tuple[int, int] = (40, 44))
 
 
 def test_card_registered_through_entry_point() -> None:
-    from gantool.plugins import build_plugin_system
+    from gantool.plugin.manager import build_plugin_system
 
     system = build_plugin_system()
     spec = system.registry.get("superres")
@@ -374,8 +374,8 @@ def test_evaluate_uses_stored_lr_files_and_checks_their_size(tmp_path: Path) -> 
 def test_eval_command(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from gantool.cli import build_app
-    from gantool.plugins import build_plugin_system
+    from gantool.cli.app import build_app
+    from gantool.plugin.manager import build_plugin_system
 
     bench = tmp_path / "bench"
     write_images(bench / "HR", count=2, size=(24, 24))
@@ -391,8 +391,8 @@ def test_eval_command(tmp_path: Path) -> None:
 def test_train_options_shape_the_cli() -> None:
     from typer.testing import CliRunner
 
-    from gantool.cli import build_app
-    from gantool.plugins import build_plugin_system
+    from gantool.cli.app import build_app
+    from gantool.plugin.manager import build_plugin_system
 
     app = build_app(build_plugin_system())
     result = CliRunner().invoke(app, ["train", "superres", "--help"], env={"COLUMNS": "200"})

@@ -14,8 +14,8 @@ import PIL.Image
 import pytest
 import torch
 
-from gantool.cli import main
-from gantool.io import Image, read_image, write_image
+from gantool.cli.app import main
+from gantool.image.io import Image, read_image, write_image
 from gantool_superres import SPEC
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import pluggy
 
-from gantool import hookspecs
 from gantool.errors import PluginError
-from gantool.registry import TaskRegistry, suggest
+from gantool.plugin import hookspecs
+from gantool.plugin.registry import TaskRegistry, suggest
 
 ENTRY_POINT_GROUP = "gantool"
 PluginStatus = Literal["loaded", "blocked", "error"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantool.nets.layers import conv_bias, init_weights, make_norm
+from gantool.lib.nets.layers import conv_bias, init_weights, make_norm
 
 #: Total stride of the two downsampling convs: inputs are padded to a multiple of this.
 STRIDE = 4

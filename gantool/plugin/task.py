@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
     from gantool.engine.step import TrainStep
-    from gantool.spec import TaskSpec
+    from gantool.plugin.spec import TaskSpec
 
 
 class Task:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantool.nets.layers import conv_bias, init_weights, make_norm
+from gantool.lib.nets.layers import conv_bias, init_weights, make_norm
 
 #: Deepest U-Net we build: 8 downsamplings is pix2pix's ``unet_256`` (a 1x1 bottleneck at 256 pixels).
 MAX_DEPTH = 8

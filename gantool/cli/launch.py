@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gantool.settings import InferenceOptions, SampleOptions, TrainingOptions
-from gantool.spec import TaskSpec
+from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
+from gantool.plugin.spec import TaskSpec
 
 
 def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions, task_options: Any,

@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from gantool.errors import PluginError, UsageError
-from gantool.spec import TaskSpec
+from gantool.plugin.spec import TaskSpec
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:

@@ -1,4 +1,6 @@
-"""Option dataclasses become CLI flags, config files and saved run configs, so plugins write no Typer code.
+"""Option dataclasses: ``flag()``, their fields, config files and saved run configs (no Typer, no torch).
+
+The CLI turns the same fields into flags (:mod:`gantool.cli.params`), so plugins write no Typer code.
 
 A field ``lambda_pixel: float = flag(1.0, "Weight of the L1 loss.")`` becomes ``--lambda-pixel FLOAT``
 with its help text; a ``bool`` becomes ``--name/--no-name``; a ``Literal`` becomes a choice. Values are
@@ -8,21 +10,27 @@ merged in this order: dataclass default < ``--config run.toml`` < flags typed on
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from gantool.errors import UsageError
-from gantool.registry import suggest
+from gantool.plugin.registry import suggest
 
 SUPPORTED_TYPES = (bool, int, float, str, Path)
+
+
+def flag(default: object, help: str, **extra: object) -> object:  # noqa: A002 - mirrors Typer's name
+    """A dataclass field with CLI help text (``metadata["help"]``) and optional CLI extras.
+
+    Extras understood by ``gantool.options``: ``short`` (``"-o"``), ``flags`` (full declaration such as
+    ``"--overwrite/--skip-existing"``), ``panel`` (help panel), ``min``/``max`` for numbers.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,33 +89,6 @@ def _strip_optional(annotation: Any) -> Any:
         if len(rest) == 1:
             return rest[0]
     return annotation
-
-
-def cli_parameters(fields: Iterable[OptionField], default_panel: str | None = None) -> list[inspect.Parameter]:
-    """``inspect.Parameter`` objects, annotated for Typer, one per option field."""
-    parameters = []
-    for option in fields:
-        extra = option.field.metadata
-        declarations = [extra["flags"]] if "flags" in extra else [f"--{option.name.replace('_', '-')}"]
-        if "short" in extra:
-            declarations.append(extra["short"])
-        typer_option = typer.Option(
-            *declarations,
-            help=extra.get("help"),
-            rich_help_panel=extra.get("panel", default_panel),
-            min=extra.get("min"),
-            max=extra.get("max"),
-            show_default=True,
-        )
-        parameters.append(
-            inspect.Parameter(
-                option.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=option.default,
-                annotation=Annotated[option.annotation, typer_option],
-            )
-        )
-    return parameters
 
 
 def load_config(path: Path) -> dict[str, Any]:

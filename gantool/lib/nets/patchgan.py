@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gantool.nets.layers import conv_bias, init_weights, make_norm
+from gantool.lib.nets.layers import conv_bias, init_weights, make_norm
 
 _KERNEL, _PADDING = 4, 1
 

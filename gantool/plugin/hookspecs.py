@@ -27,7 +27,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from gantool.spec import TaskSpec
+    from gantool.plugin.spec import TaskSpec
 
 PROJECT_NAME = "gantool"
 

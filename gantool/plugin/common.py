@@ -1,34 +1,20 @@
 """The options every task shares: runtime, inference (batch pipeline + tiling), sampling and training.
 
 These dataclasses become CLI flags the same way a task's own option dataclasses do (see
-``gantool.options``), and they are what the engine receives. A task's own option names must not clash
+``gantool.plugin.options``), and they are what the engine receives. A task's own option names must not clash
 with these.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gantool.plugin.options import flag
+
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 LrSchedule = Literal["constant", "linear", "cosine"]
-
-
-def load_size_problems(load_size: int | None, crop: int) -> list[str]:
-    """The shared check of tasks that resize images (``--load-size``) before a random ``--crop``."""
-    if load_size is not None and load_size < crop:
-        return [f"--load-size {load_size} is smaller than --crop {crop}"]
-    return []
-
-
-def flag(default: object, help: str, **extra: object) -> object:  # noqa: A002 - mirrors Typer's name
-    """A dataclass field with CLI help text (``metadata["help"]``) and optional CLI extras.
-
-    Extras understood by ``gantool.options``: ``short`` (``"-o"``), ``flags`` (full declaration such as
-    ``"--overwrite/--skip-existing"``), ``panel`` (help panel), ``min``/``max`` for numbers.
-    """
-    return field(default=default, metadata={"help": help, **extra})
 
 
 @dataclass(kw_only=True)

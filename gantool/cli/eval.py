@@ -4,7 +4,7 @@ Typer gives every sub-app its own name slot: two plugins that each ``app.add_typ
 would produce two groups of the same name, and only one would be reachable. A plugin's
 ``gantool_register_commands`` therefore asks for the group here and adds its command to it::
 
-    from gantool.evalcmd import eval_app
+    from gantool.cli.eval import eval_app
 
     @hookimpl
     def gantool_register_commands(app):
@@ -49,12 +49,12 @@ def run_eval(module: str, model: str | None, data: object, *, as_json: bool, tit
     resolved first (``None`` is passed on: some tasks have a baseline-only mode); the rows are printed as
     the task's table or, with ``as_json``, as JSON. Errors become one red line and an exit code.
     """
-    from gantool.cli import run_reporting_errors
+    from gantool.cli.report import run_reporting_errors
 
     def body() -> None:
         import importlib
 
-        from gantool.scores import rows_as_json
+        from gantool.lib.metrics import rows_as_json
         from gantool.weights import resolve_model_path
 
         implementation = importlib.import_module(module)

@@ -14,15 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from gantool import flag
 from gantool.errors import UsageError
-from gantool.settings import flag
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from gantool.engine.step import TrainStep
-    from gantool.losses import AdversarialLoss
-    from gantool.nets.unet import UNet
+    from gantool.lib.losses import AdversarialLoss
+    from gantool.lib.nets.unet import UNet
 
 Norm = Literal["instance", "batch"]
 ConditionalLoss = Literal["vanilla", "lsgan"]
@@ -96,7 +96,7 @@ class ConditionalGANOptions:
 
 def build_generator(options: ConditionalGANOptions, in_channels: int, out_channels: int) -> UNet:
     """The U-Net generator the options describe (architecture from options only, as export requires)."""
-    from gantool.nets.unet import UNet
+    from gantool.lib.nets.unet import UNet
 
     return UNet(in_channels, out_channels, width=options.width, depth=options.unet_depth, norm=options.norm,
                 dropout=options.dropout)
@@ -104,7 +104,7 @@ def build_generator(options: ConditionalGANOptions, in_channels: int, out_channe
 
 def build_critic(options: ConditionalGANOptions, in_channels: int) -> nn.Module:
     """The conditional PatchGAN: it sees input and output stacked, ``in_channels`` = their sum."""
-    from gantool.nets.patchgan import PatchDiscriminator
+    from gantool.lib.nets.patchgan import PatchDiscriminator
 
     return PatchDiscriminator(in_channels, width=options.critic_width, n_layers=options.critic_layers,
                               norm=options.norm)
@@ -112,7 +112,7 @@ def build_critic(options: ConditionalGANOptions, in_channels: int) -> nn.Module:
 
 def adversarial_loss(options: ConditionalGANOptions) -> AdversarialLoss:
     """The adversarial loss the options name."""
-    from gantool.losses import AdversarialLoss
+    from gantool.lib.losses import AdversarialLoss
 
     return AdversarialLoss(options.gan_loss)
 

@@ -39,7 +39,7 @@ _LUMA = (0.299, 0.587, 0.114)
 
 def list_images(root: str | Path, *, recursive: bool = False) -> list[Path]:
     """Supported image files in ``root`` (sorted; hidden files and folders skipped)."""
-    from gantool.io import SUPPORTED_EXTENSIONS
+    from gantool.image.io import SUPPORTED_EXTENSIONS
 
     root = Path(root)
     if not root.is_dir():
@@ -51,7 +51,7 @@ def list_images(root: str | Path, *, recursive: bool = False) -> list[Path]:
 
 def load_image(path: str | Path, *, channels: int = 3) -> Tensor:
     """Decode ``path`` to a ``(channels, H, W)`` float32 tensor in [0, 1] (alpha dropped)."""
-    from gantool.io import read_image
+    from gantool.image.io import read_image
 
     image = read_image(path)
     tensor = torch.from_numpy(image.rgb()).permute(2, 0, 1).contiguous()

@@ -1,0 +1,58 @@
+"""``gantool plugins list`` and ``gantool models list``: what is installed, read without torch."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gantool.cli.command import TOOLS_PANEL
+from gantool.plugin.manager import PluginSystem
+from gantool.weights import list_models
+
+
+def add_plugins_commands(app: typer.Typer, system: PluginSystem) -> None:
+    plugins_app = typer.Typer(help="Inspect installed plugins.", no_args_is_help=True)
+
+    @plugins_app.command("list")
+    def list_plugins(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
+        """List plugins: name, version, distribution, tasks, and status or load error."""
+        rows = [info for info in system.plugins if not info.essential]
+        if as_json:
+            typer.echo(json.dumps([info.as_dict() for info in rows], indent=2))
+            return
+        table = Table(title="gantool plugins")
+        for column in ("name", "version", "distribution", "tasks", "status"):
+            table.add_column(column)
+        for info in rows:
+            status = info.status if info.error is None else f"[red]{info.status}: {info.error}[/]"
+            table.add_row(info.name, info.version or "-", info.distribution or "-",
+                          ", ".join(info.tasks) or "-", status)
+        Console(soft_wrap=False).print(table)
+
+    app.add_typer(plugins_app, name="plugins", rich_help_panel=TOOLS_PANEL)
+
+
+def add_models_commands(app: typer.Typer) -> None:
+    models_app = typer.Typer(help="Inspect available model files.", no_args_is_help=True)
+
+    @models_app.command("list")
+    def list_available(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
+        """List model files on the search path ($GANTOOL_MODELS, models/, user cache)."""
+        entries = list_models()
+        if as_json:
+            typer.echo(json.dumps([{"name": e.name, "task": e.task, "path": str(e.path), "bytes": e.size_bytes,
+                                    "summary": e.summary, "error": e.error} for e in entries], indent=2))
+            return
+        table = Table(title="gantool models")
+        for column in ("name", "task", "size", "summary", "path"):
+            table.add_column(column)
+        for entry in entries:
+            summary = entry.summary if entry.error is None else f"[red]{entry.error}[/]"
+            table.add_row(entry.name, entry.task, f"{entry.size_bytes / 1e6:.1f} MB", summary, str(entry.path))
+        Console(soft_wrap=False).print(table)
+
+    app.add_typer(models_app, name="models", rich_help_panel=TOOLS_PANEL)
