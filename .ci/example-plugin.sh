@@ -27,3 +27,14 @@ install=("$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps 
 echo "example-plugin: running its tests"
 cd "$example"
 "$PYTHON" -m pytest -q -p no:cacheprovider
+
+# The same plugin moved to the current import paths by `python -m gantool.upgrade` must pass with gantool's
+# deprecation warnings turned into errors: proof that the new API covers everything the example uses.
+echo "example-plugin: running an upgraded copy with gantool's deprecation warnings as errors"
+copy="$(mktemp -d)"
+trap 'rm -rf "$copy"' EXIT
+cp -r "$example/gantool_sharpen" "$example/tests" "$copy/"
+"$PYTHON" -m gantool.upgrade "$copy" >/dev/null
+cd "$copy"
+PYTHONPATH="$copy${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m pytest -q -p no:cacheprovider \
+  -W "error:gantool.:DeprecationWarning"

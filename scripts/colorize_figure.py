@@ -15,17 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
+from gantool.image.color import LUMA
 from gantool.image.io import Image, read_image, write_image
+from gantool.image.tensor import to_array, to_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 PANEL_WIDTH = 400  # each panel is shrunk to this width for the page
 
 
 def shrink(color: np.ndarray, width: int) -> np.ndarray:
-    import cv2
+    """Area-averaged shrink to ``width`` (through torch: only gantool.image.io touches OpenCV)."""
+    import torch.nn.functional as F
 
     height = round(color.shape[0] * width / color.shape[1])
-    return cv2.resize(color, (width, height), interpolation=cv2.INTER_AREA)
+    small = F.interpolate(to_tensor(color), size=(height, width), mode="area")
+    return to_array(small)
 
 
 def main() -> None:
@@ -35,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     original = read_image(ROOT / "examples" / "coffee.png").color
-    luma = np.rint((original @ np.array([0.299, 0.587, 0.114], np.float32)) * 255) / 255
+    luma = np.rint((original @ LUMA) * 255) / 255
     with tempfile.TemporaryDirectory() as work:
         gray_path = write_image(Path(work) / "gray.png", Image(luma[..., None].astype(np.float32)))
         subprocess.run([sys.executable, "-m", "gantool", "colorize", str(gray_path), "--model", args.model,

@@ -4,29 +4,38 @@ Instance norm normalises each channel with the mean and variance of whatever it 
 tile, every tile gets its own statistics, so neighbouring tiles of one photo can come out in different
 tones (worst where a tile is nearly flat, such as sky), which the feathered overlap cannot hide. Here the
 network first runs once on a copy of the whole image shrunk to fit a tile, every
-:class:`~gantool.nets.layers.InstanceNorm` records the statistics of its input, and the tiles are then
-normalised with those: one set of statistics for the whole image, as an untiled run would use (measured
-at a lower resolution, so close to it rather than equal; see docs/cyclegan.md for the figures).
+per-sample normalisation layer records the statistics of its input, and the tiles are then normalised
+with those: one set of statistics for the whole image, as an untiled run would use (measured at a lower
+resolution, so close to it rather than equal; see docs/cyclegan.md for the figures).
 
-Networks without :class:`~gantool.nets.layers.InstanceNorm` layers are untouched, at no cost.
+The engine finds such layers by a protocol, not a class (it imports no network library): a module with a
+``frozen_statistics`` attribute (:class:`FreezableNorm`; ``gantool.lib.nets.layers.InstanceNorm`` is one)
+normalises with ``(mean, var)`` from it when it is set, each ``(1, C, 1, 1)``. Networks without such layers
+are untouched, at no cost.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantool.lib.nets.layers import InstanceNorm
+
+@runtime_checkable
+class FreezableNorm(Protocol):
+    """A normalisation layer that can use given statistics instead of its input's own (``None``: its own)."""
+
+    frozen_statistics: tuple[Tensor, Tensor] | None
 
 
-def instance_norms(networks: Mapping[str, nn.Module]) -> list[InstanceNorm]:
-    """Every :class:`InstanceNorm` layer of ``networks``, in module order."""
+def instance_norms(networks: Mapping[str, nn.Module]) -> list[nn.Module]:
+    """Every :class:`FreezableNorm` layer of ``networks``, in module order."""
     return [module for network in networks.values() for module in network.modules()
-            if isinstance(module, InstanceNorm)]
+            if isinstance(module, FreezableNorm)]
 
 
 def shrink_to(image: Tensor, max_side: int) -> Tensor:
@@ -45,7 +54,7 @@ def whole_image_norm_statistics(networks: Mapping[str, nn.Module], run: Callable
     """Inside the block, instance norms use the statistics ``run`` produced on the whole (shrunk) image.
 
     Args:
-        networks: The networks ``run`` uses; their :class:`InstanceNorm` layers are the ones frozen.
+        networks: The networks ``run`` uses; their :class:`FreezableNorm` layers are the ones frozen.
         run: One inference pass, as the tiles get it (for example the task's ``predict`` for one tile).
         image: The whole input image, ``(1, C, H, W)``.
         max_side: The calibration copy is shrunk to at most this side (a tile's size, which is known to fit).
