@@ -93,7 +93,8 @@ def _caller_level() -> int:
 
     ``warnings.warn`` itself skips importlib's frozen frames when it counts, so they are not counted here.
     """
-    frame, level = sys._getframe(1), 1
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and (frame.f_code.co_filename.startswith("<frozen")
                                  or frame.f_code.co_filename == __file__):
         if not frame.f_code.co_filename.startswith("<frozen"):

@@ -147,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except typer.TyperException as error:  # usage errors from the parser: one line, exit 2
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         if type(error).__name__ == "NoArgsIsHelpError":
-            typer.echo(error.ctx.get_help() if getattr(error, "ctx", None) else message)
+            context = getattr(error, "ctx", None)
+            typer.echo(context.get_help() if context is not None else message)
             sys.exit(2)
         blocked = [info.name for info in system.plugins if info.status == "blocked"]
         if message.startswith("No such command") and blocked:

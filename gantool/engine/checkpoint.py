@@ -24,7 +24,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -200,7 +200,8 @@ def load_checkpoint(path: Path, *, task: str | None = None) -> Checkpoint:
 
 def capture_rng(device: torch.device | None = None) -> dict[str, Any]:
     """Every random stream of this process, in types ``torch.load(weights_only=True)`` accepts."""
-    kind, keys, position, has_gauss, cached = np.random.get_state()
+    kind, keys, position, has_gauss, cached = cast(tuple[str, np.ndarray, int, int, float],
+                                                   np.random.get_state(legacy=True))
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {"kind": str(kind), "keys": keys.tolist(), "pos": int(position),

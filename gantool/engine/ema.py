@@ -48,12 +48,12 @@ class EMA:
             for (key, target), source in zip(shadow.named_parameters(), live.parameters(), strict=True):
                 if target.shape != source.shape:
                     raise RuntimeError(f"EMA of {name!r}: parameter {key} changed shape")
-                targets.append(target)
+                targets.append(target.data)
                 sources.append(source.detach())
             if targets:
                 torch._foreach_lerp_(targets, sources, weight)
-            for target, source in zip(shadow.buffers(), live.buffers(), strict=True):
-                target.copy_(source)
+            for shadow_buffer, live_buffer in zip(shadow.buffers(), live.buffers(), strict=True):
+                shadow_buffer.copy_(live_buffer)
         self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:

@@ -208,7 +208,7 @@ class Runtime:
 
     def prepare_module(self, module: nn.Module, *, training: bool) -> nn.Module:
         """Move a module to the device in the preferred memory format (in place; returns it)."""
-        return module.to(device=self.device, memory_format=self.memory_format(training=training))
+        return module.to(self.device).to(memory_format=self.memory_format(training=training))
 
     def to_device(self, batch: Any, *, training: bool = True) -> Any:
         """Move a (nested) batch of tensors to the device; 4-D float tensors get the preferred layout."""

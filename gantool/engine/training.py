@@ -125,6 +125,7 @@ class Trainer:
 
     def _setup_data(self) -> None:
         options, runtime = self.options, self.runtime
+        assert options.data is not None  # checked in __init__
         dataset = self.task.build_dataset(Path(options.data))  # the CLI resolved a known name already
         size = len(dataset)  # type: ignore[arg-type]
         if (size // runtime.world_size) // options.batch_size < 1:

@@ -331,6 +331,7 @@ def _to_storage(image: Image, *, keep_alpha: bool, depth: int) -> np.ndarray:
         band = image.color[top:top + _BAND_ROWS]
         if with_alpha:
             rgb = np.repeat(band, 3, axis=2) if band.shape[2] == 1 else band
+            assert image.alpha is not None
             band = np.concatenate([rgb, image.alpha[top:top + _BAND_ROWS]], axis=2)
         storage[top:top + _BAND_ROWS] = _quantise(band, depth)[..., order]
     return storage[..., 0] if channels == 1 else storage

@@ -24,7 +24,7 @@ from gantool.plugin.registry import suggest
 SUPPORTED_TYPES = (bool, int, float, str, Path)
 
 
-def flag(default: object, help: str, **extra: object) -> object:  # noqa: A002 - mirrors Typer's name
+def flag(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirrors Typer's name
     """A dataclass field with CLI help text (``metadata["help"]``) and optional CLI extras.
 
     Extras understood by ``gantool.options``: ``short`` (``"-o"``), ``flags`` (full declaration such as
