@@ -65,7 +65,7 @@ class SampleOptions(RuntimeOptions):
                              "(default: the model picks).", flags="--class")
     truncation: float | None = flag(None, "Truncation in (0, 1]: lower is more typical, less varied "
                                     "(models that support it; the task defines it).")
-    grid: bool = flag(False, "Also write one grid image of all the samples, <task>-seed<S>-grid.<ext>.")
+    grid: bool = flag(False, "Also write one grid image of all the samples (<task>-seed<S>-grid).")
     ext: str = flag("png", "Output format: png, jpg, webp, tif or bmp.")
     overwrite: bool = flag(False, "Replace existing files that this command did not write with the same "
                            "parameters.", flags="--overwrite/--skip-existing")
