@@ -183,9 +183,12 @@ def tiny_training_options(run_dir: Path, data: Path | str = ".", **overrides: An
 
 def check_task(spec: TaskSpec, data: Path, run_dir: Path, task_options: Any = None, *,
                steps: int = 2, image_size: int = 16) -> None:
-    """Train ``spec`` for a few CPU steps, export, reload and predict: the contract every task must meet.
+    """Train ``spec`` for a few CPU steps, export, reload and run it: the contract every task must meet.
 
-    Raises ``AssertionError`` (or the engine's own error) naming what broke.
+    An image-to-image task must grow an image by its own :attr:`Task.scale` (which the model file must
+    record); a ``kind="sample"`` task must return ``(count, 1 or 3, H, W)`` images in [0, 1] from
+    :meth:`Task.sample`, the same ones for the same generator seed, for every one of its
+    :meth:`Task.class_names`. Raises ``AssertionError`` (or the engine's own error) naming what broke.
     """
     from gantool.engine.export import load_model
     from gantool.engine.training import Trainer
@@ -194,10 +197,37 @@ def check_task(spec: TaskSpec, data: Path, run_dir: Path, task_options: Any = No
     result = Trainer(spec, options, task_options, progress=False).fit()
     assert result.exported is not None and result.exported.is_file(), "training exported no model"
     loaded = load_model(result.exported, spec)
+    task = loaded.task
+    assert loaded.metadata.get("gantool.scale") == str(task.scale), (
+        f"the model file says gantool.scale {loaded.metadata.get('gantool.scale')!r} but the rebuilt task's "
+        f"scale is {task.scale}; override Task.scale instead of writing gantool.scale in export_metadata()")
+    if spec.kind == "sample":
+        _check_sample(task, loaded.networks)
+        return
     image = random_batch(1, 3, image_size, image_size)
     with torch.no_grad():
-        output = loaded.task.predict(loaded.networks, image, None)
-    expected = (1, image_size * spec.scale, image_size * spec.scale)
+        output = task.predict(loaded.networks, image, None)
+    expected = (1, image_size * task.scale, image_size * task.scale)
     assert output.shape[0] == 1 and tuple(output.shape[-2:]) == expected[1:], (
-        f"predict() returned {tuple(output.shape)}; expected (1, C, {expected[1]}, {expected[2]})")
+        f"predict() returned {tuple(output.shape)}; expected (1, C, {expected[1]}, {expected[2]}) "
+        f"(scale {task.scale})")
     assert torch.isfinite(output).all(), "predict() returned non-finite values"
+
+
+def _check_sample(task: Task, networks: dict[str, nn.Module], count: int = 3) -> None:
+    from gantool.plugin.task import SampleRequest
+
+    labels: list[int | None] = [None, *range(len(task.class_names()))]
+    for label in labels[:4]:
+        request = SampleRequest(label=label)
+        with torch.no_grad():
+            first, again = (task.sample(networks, count, torch.Generator().manual_seed(7), request)
+                            for _ in range(2))
+        where = f"sample(count={count}" + (f", label={label})" if label is not None else ")")
+        assert first.ndim == 4 and first.shape[0] == count and first.shape[1] in (1, 3), (
+            f"{where} returned {tuple(first.shape)}; expected ({count}, 1 or 3, H, W)")
+        assert torch.isfinite(first).all(), f"{where} returned non-finite values"
+        assert float(first.min()) >= 0 and float(first.max()) <= 1, f"{where} returned values outside [0, 1]"
+        assert torch.equal(first, again), (
+            f"{where} differs between two calls with the same generator seed; draw every random number "
+            "from the generator argument")

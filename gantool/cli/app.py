@@ -18,7 +18,7 @@ from gantool.cli.command import TASKS_PANEL, TOOLS_PANEL
 from gantool.cli.data import build_data_app
 from gantool.cli.listing import add_models_commands, add_plugins_commands
 from gantool.cli.report import report_error, report_warning
-from gantool.cli.verbs import add_image_verb, add_sample_verb, add_train_command
+from gantool.cli.verbs import add_train_command, add_verb
 from gantool.errors import PluginError
 from gantool.plugin.manager import PluginSystem, build_plugin_system, call_each_plugin
 
@@ -101,11 +101,7 @@ def build_app(system: PluginSystem) -> typer.Typer:
     problems: list[str] = []
     for verb, specs in sorted(system.registry.by_verb().items()):
         try:
-            if specs[0].kind == "sample":
-                for spec in specs:
-                    add_sample_verb(app, system, spec)
-            else:
-                add_image_verb(app, system, verb, specs)
+            add_verb(app, system, verb, specs)
         except (PluginError, ValueError) as error:
             problems.append(f"verb {verb!r} left out: {error}")
 

@@ -23,7 +23,7 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
 
 
 def run_sampling(*, spec: TaskSpec, model_path: Path, options: SampleOptions, task_options: Any) -> None:
-    """Generate images with a sampling task."""
+    """Generate images with a sampling task (resumable, reproducible per seed)."""
     from gantool.engine.sampling import run_sampling as engine_run_sampling
 
     engine_run_sampling(spec=spec, model_path=model_path, options=options, task_options=task_options)

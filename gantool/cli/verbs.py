@@ -1,4 +1,9 @@
-"""The task commands: one verb per registered verb (image or generation), and ``gantool train TASK``."""
+"""The task commands: one command per verb (image or generation), and ``gantool train TASK``.
+
+Several tasks may share a verb (pix2pix and CycleGAN ``translate``; every generator ``generate``): the verb
+gets one command with every task's flags, and the model file's ``gantool.task`` picks the task
+(:func:`choose_task`). A verb claimed by tasks of both kinds cannot be one command and is refused.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import typer
 from gantool.catalog import resolve_data
 from gantool.cli import launch
 from gantool.cli.command import TASKS_PANEL, make_command, merged_fields, resolve_values
-from gantool.errors import CheckpointError, UsageError
+from gantool.errors import CheckpointError, PluginError, UsageError
 from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
 from gantool.plugin.manager import PluginSystem
 from gantool.plugin.options import build
@@ -29,8 +34,8 @@ def choose_task(
     if model is None:
         defaults = [spec for spec in specs if spec.default_weights]
         if len(defaults) != 1:
-            names = " and ".join(spec.name for spec in specs)
-            raise UsageError(f"'{verb}' needs --model (it runs {names} models; see `gantool models list`)")
+            raise UsageError(f"'{verb}' needs --model: it runs {_either(specs)} models, and the model file "
+                             "says which (see `gantool models list`)")
         spec = defaults[0]
         name = spec.default_weights_for(build(spec.infer_options, values))
         path = hook(task=spec, name=name)
@@ -52,6 +57,40 @@ def choose_task(
     raise CheckpointError(f"model '{path}' names task {task_name!r}, which no installed plugin provides")
 
 
+def add_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[TaskSpec]) -> None:
+    """One command for ``verb``, of the kind its tasks share; tasks of two kinds raise ``PluginError``."""
+    kinds = {spec.kind for spec in specs}
+    if len(kinds) > 1:
+        claims = "; ".join(f"{kind} task(s) " + ", ".join(f"{s.name!r} (plugin {_owner(system, s)!r})"
+                                                         for s in specs if s.kind == kind)
+                           for kind in sorted(kinds))
+        raise PluginError(f"claimed by tasks of two kinds: {claims}; one of them must use another verb")
+    if specs[0].kind == "sample":
+        add_sample_verb(app, system, verb, specs)
+    else:
+        add_image_verb(app, system, verb, specs)
+
+
+def verb_help(verb: str, specs: list[TaskSpec]) -> tuple[str, str]:
+    """``(summary, full help)`` of a verb: the task's own summary, or one line naming every task sharing it."""
+    if len(specs) == 1:
+        return specs[0].summary, specs[0].summary
+    summary = f"{verb.capitalize()} with a {_either(specs)} model (the model file picks the task)."
+    return summary, "\n\n".join([summary, *(f"{spec.name}: {spec.summary}" for spec in specs)])
+
+
+def _either(specs: list[TaskSpec]) -> str:
+    names = [spec.name for spec in specs]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _owner(system: PluginSystem, spec: TaskSpec) -> str:
+    try:
+        return system.registry.owner(spec.name)
+    except KeyError:
+        return "?"
+
+
 def add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[TaskSpec]) -> None:
     fields = merged_fields(InferenceOptions, specs, "infer")
     import inspect
@@ -69,22 +108,25 @@ def add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: lis
         launch.run_inference(spec=spec, model_path=model_path, options=options,
                              task_options=build(spec.infer_options, values), inputs=list(kwargs["inputs"]))
 
-    summary = specs[0].summary if len(specs) == 1 else f"Run {', '.join(s.name for s in specs)} models."
-    app.command(verb, rich_help_panel=TASKS_PANEL, help=summary)(make_command(fields, body, [inputs], summary))
+    summary, full = verb_help(verb, specs)
+    app.command(verb, rich_help_panel=TASKS_PANEL, help=full, short_help=summary)(
+        make_command(fields, body, [inputs], full))
 
 
-def add_sample_verb(app: typer.Typer, system: PluginSystem, spec: TaskSpec) -> None:
-    fields = merged_fields(SampleOptions, [spec], "infer")
+def add_sample_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[TaskSpec]) -> None:
+    """``gantool generate`` and other verbs of ``kind="sample"`` tasks: no inputs, ``-n``, ``--seed`` ..."""
+    fields = merged_fields(SampleOptions, specs, "infer")
 
     def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
         values = resolve_values(ctx, fields, kwargs)
         options = build(SampleOptions, values)
-        chosen, model_path = choose_task(system, spec.verb or spec.name, [spec], options.model, values)
-        launch.run_sampling(spec=chosen, model_path=model_path, options=options,
+        spec, model_path = choose_task(system, verb, specs, options.model, values)
+        launch.run_sampling(spec=spec, model_path=model_path, options=options,
                             task_options=build(spec.infer_options, values))
 
-    app.command(spec.verb, rich_help_panel=TASKS_PANEL, help=spec.summary)(
-        make_command(fields, body, [], spec.summary))
+    summary, full = verb_help(verb, specs)
+    app.command(verb, rich_help_panel=TASKS_PANEL, help=full, short_help=summary)(
+        make_command(fields, body, [], full))
 
 
 def add_train_command(train_app: typer.Typer, system: PluginSystem, spec: TaskSpec) -> None:

@@ -3,11 +3,11 @@
 The file's header metadata is the model card (all values strings, keys prefixed ``gantool.``):
 
 - ``gantool.task``, ``gantool.version``, ``gantool.torch_version``
-- ``gantool.inference_networks``: JSON list of the network names stored
+- ``gantool.inference_networks``: JSON list of the network names stored (``Task.inference_network_names()``)
 - ``gantool.train_options``: JSON of the task's full training options, from which the architecture is
   rebuilt (``spec.train_options(**known_fields)``; unknown keys ignored, missing ones take defaults)
 - ``gantool.architecture``: short human text (the task's ``export_metadata`` may replace it)
-- ``gantool.scale``, ``gantool.kind``, ``gantool.color_space``, ``gantool.value_range``
+- ``gantool.scale`` (``Task.scale``), ``gantool.kind``, ``gantool.color_space``, ``gantool.value_range``
 - ``gantool.command``, ``gantool.data``, ``gantool.steps``: how the weights were made
 
 Tensors are named ``<network>.<parameter>``. Loading never unpickles anything.
@@ -32,7 +32,7 @@ from torch import nn
 import gantool
 from gantool.engine.checkpoint import flatten, unflatten
 from gantool.engine.runtime import tune_cpu_allocator
-from gantool.errors import CheckpointError
+from gantool.errors import CheckpointError, PluginError
 from gantool.plugin.options import coerce, to_plain
 from gantool.weights import read_metadata
 
@@ -48,6 +48,15 @@ class LoadedModel:
     task: Task
     networks: dict[str, nn.Module]
     metadata: dict[str, str]
+
+    @property
+    def scale(self) -> int:
+        """Output size / input size: the file's ``gantool.scale``, else the rebuilt task's own."""
+        try:
+            return int(self.metadata.get("gantool.scale") or self.task.scale)
+        except ValueError:
+            raise CheckpointError(f"model metadata 'gantool.scale' is not an integer: "
+                                  f"{self.metadata.get('gantool.scale')!r}") from None
 
 
 def describe_networks(networks: Mapping[str, nn.Module]) -> str:
@@ -69,18 +78,19 @@ def export_model(path: Path, task: Task, networks: Mapping[str, nn.Module], *, c
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
     spec = task.spec
-    missing = [name for name in spec.inference_networks if name not in networks]
+    names = tuple(task.inference_network_names())
+    missing = [name for name in names if name not in networks]
     if missing:
         raise ValueError(f"export of task {spec.name!r} lacks inference networks {missing}")
-    chosen = {name: networks[name] for name in spec.inference_networks}
+    chosen = {name: networks[name] for name in names}
     metadata = {
         "gantool.task": spec.name,
         "gantool.version": gantool.__version__,
         "gantool.torch_version": torch.__version__,
-        "gantool.inference_networks": json.dumps(list(spec.inference_networks)),
+        "gantool.inference_networks": json.dumps(list(names)),
         "gantool.train_options": json.dumps(to_plain(task.options), sort_keys=True),
         "gantool.architecture": describe_networks(chosen),
-        "gantool.scale": str(spec.scale),
+        "gantool.scale": str(task.scale),
         "gantool.kind": spec.kind,
         "gantool.command": command,
         "gantool.data": "" if data is None else str(data),
@@ -124,9 +134,14 @@ def train_options_from_metadata(spec: TaskSpec, metadata: Mapping[str, str]) -> 
 def load_model(path: Path, spec: TaskSpec, *, device: torch.device | str = "cpu") -> LoadedModel:
     """Rebuild the task from a model file's metadata and load its inference networks (eval, no grads).
 
+    The networks are exactly ``task.inference_network_names()`` of the task rebuilt from the file's
+    options, which must be the names the file says it stores (``gantool.inference_networks``).
+
     Raises:
-        CheckpointError: missing or non-safetensors file, another task's model, or weights that do not
-            match the rebuilt networks (missing or unexpected keys, wrong shapes).
+        CheckpointError: missing or non-safetensors file, another task's model, another set of networks
+            than the rebuilt task expects, or weights that do not match the rebuilt networks (missing or
+            unexpected keys, wrong shapes).
+        PluginError: the task's ``build_inference_networks()`` lacks one of its own network names.
     """
     path = Path(path)
     if not path.is_file():
@@ -143,7 +158,17 @@ def load_model(path: Path, spec: TaskSpec, *, device: torch.device | str = "cpu"
     task = spec.load_implementation()(spec, train_options_from_metadata(spec, metadata))
     if torch.device(device).type == "cpu":
         tune_cpu_allocator()  # every user of a loaded model runs it; on the CPU that wants the allocator tuned
-    networks = task.build_inference_networks()
+    names = tuple(task.inference_network_names())
+    stored = _stored_network_names(path, metadata)
+    if stored is not None and sorted(stored) != sorted(names):
+        raise CheckpointError(f"model '{path}' stores networks {stored}, but task {spec.name!r} rebuilt from its "
+                              f"options expects {list(names)}; was it exported by another version of the task?")
+    built = task.build_inference_networks()
+    missing = [name for name in names if name not in built]
+    if missing:
+        raise PluginError(f"{type(task).__name__}.build_inference_networks() lacks {missing} of its "
+                          f"inference_network_names() {list(names)}")
+    networks = {name: built[name] for name in names}
     for name, network in networks.items():
         state = tensors.pop(name, None)
         if state is None:
@@ -153,6 +178,20 @@ def load_model(path: Path, spec: TaskSpec, *, device: torch.device | str = "cpu"
     if tensors:
         raise CheckpointError(f"model '{path}' has weights for unexpected networks {sorted(tensors)}")
     return LoadedModel(task=task, networks=networks, metadata=metadata)
+
+
+def _stored_network_names(path: Path, metadata: Mapping[str, str]) -> list[str] | None:
+    """``gantool.inference_networks`` as a list, or None when the file does not say."""
+    text = metadata.get("gantool.inference_networks")
+    if not text:
+        return None
+    try:
+        names = json.loads(text)
+    except json.JSONDecodeError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise CheckpointError(f"model '{path}': metadata 'gantool.inference_networks' is not a JSON list of names")
+    return names
 
 
 def _load_strict(path: Path, name: str, network: nn.Module, state: dict[str, torch.Tensor]) -> None:

@@ -39,8 +39,7 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
     items = collect_inputs(inputs, recursive=options.recursive)
     with Runtime.from_options(options, distributed=False) as runtime:  # torchrun ranks shard the inputs
         model = load_for_inference(model_path, spec, runtime)
-        scale = int(model.metadata.get("gantool.scale") or spec.scale)  # a task may export its own scale
-        process = make_processor(model.task, model.networks, task_options, scale=scale,
+        process = make_processor(model.task, model.networks, task_options, scale=model.scale,
                                  tile=resolve_tile(options.tile), overlap=options.tile_overlap, runtime=runtime)
         plan = BatchPlan.from_options(options, inference_params(spec, model_path, task_options, options.quality),
                                       default_suffix=f"_{spec.verb or spec.name}")

@@ -87,7 +87,8 @@ class Trainer:
         runtime.seed(options.seed, per_rank=False)  # identical initial weights on every rank
         self.task = spec.load_implementation()(spec, self.task_options)
         self.networks: dict[str, nn.Module] = self.task.build_networks()
-        missing = [name for name in spec.inference_networks if name not in self.networks]
+        self.inference_names = tuple(self.task.inference_network_names())  # may depend on the options
+        missing = [name for name in self.inference_names if name not in self.networks]
         if missing:
             raise TrainingError(f"task {spec.name!r}: build_networks() lacks inference networks {missing}")
         for network in self.networks.values():
@@ -98,7 +99,7 @@ class Trainer:
                                   decay_start=options.decay_start)
             for name, optimizer in self.optimizers.items()}
         self.scaler = runtime.grad_scaler()
-        inference = {name: self.networks[name] for name in spec.inference_networks}
+        inference = {name: self.networks[name] for name in self.inference_names}
         self.ema = EMA(inference, options.ema_decay) if 0 < options.ema_decay < 1 else None
 
         found = ckpt.resolve_resume(options.resume, self.run_dir) if runtime.is_main else None
@@ -228,7 +229,7 @@ class Trainer:
         """The networks to sample and export with: the EMA shadows when EMA is on."""
         if self.ema is not None:
             return self.ema.networks
-        return {name: self.networks[name] for name in self.spec.inference_networks}
+        return {name: self.networks[name] for name in self.inference_names}
 
     def fit(self) -> TrainResult:
         """Run the loop to ``options.steps``; returns how it ended. Ctrl-C saves and returns cleanly."""

@@ -53,13 +53,22 @@ class InferenceOptions(RuntimeOptions):
 
 @dataclass(kw_only=True)
 class SampleOptions(RuntimeOptions):
-    """Flags of every sampling verb (tasks of kind ``sample``)."""
+    """Flags of every generation verb (tasks of kind ``sample``, such as ``gantool generate``)."""
 
-    output: Path = flag(Path("samples"), "Output folder.", short="-o")
-    model: str | None = flag(None, "Model name or path to a .safetensors file.", short="-m")
-    count: int = flag(16, "How many images to generate.", short="-n", min=1)
-    seed: int = flag(0, "Random seed; the same seed gives the same images.")
-    ext: str = flag("png", "Output format.")
+    output: Path = flag(Path("samples"), "Output folder (also holds the journal that lets a rerun resume).",
+                        short="-o")
+    model: str | None = flag(None, "Model name (see `gantool models list`) or path to a .safetensors file.",
+                             short="-m")
+    count: int = flag(16, "How many images to generate (images 0 to N-1 of the seed).", short="-n", min=1)
+    seed: int = flag(0, "Random seed: image i of a seed is always the same, whatever -n is.")
+    label: str | None = flag(None, "Class to generate, by name or index, for class-conditional models "
+                             "(default: the model picks).", flags="--class")
+    truncation: float | None = flag(None, "Truncation in (0, 1]: lower is more typical, less varied "
+                                    "(models that support it; the task defines it).")
+    grid: bool = flag(False, "Also write one grid image of all the samples (<task>-seed<S>-grid).")
+    ext: str = flag("png", "Output format: png, jpg, webp, tif or bmp.")
+    overwrite: bool = flag(False, "Replace existing files that this command did not write with the same "
+                           "parameters.", flags="--overwrite/--skip-existing")
 
 
 @dataclass(kw_only=True)

@@ -31,12 +31,21 @@ class TaskSpec:
         implementation: ``"package.module:ClassName"`` of the ``gantool.task.Task`` subclass.
         infer_options: Dataclass of the task's own inference flags (fields become ``--flags``).
         train_options: Dataclass of the task's own training flags.
-        scale: Output size / input size for image-to-image tasks (the tiler needs it).
-        kind: ``"image-to-image"`` (takes images) or ``"sample"`` (generates images from noise).
+        scale: Output size / input size for image-to-image tasks (the tiler needs it). Only the default:
+            a task whose options decide it overrides ``Task.scale``, and a model file's ``gantool.scale``
+            is what inference uses.
+        kind: ``"image-to-image"`` (takes images) or ``"sample"`` (generates images from noise with
+            ``Task.sample``; its verb, usually ``generate``, takes no input images).
         default_weights: Bundled model name used when ``--model`` is not given, e.g. ``"superres-x4"``.
             It may name fields of ``infer_options`` in braces, ``"superres-x{scale}"``, so that an option
             such as ``--scale 2`` picks another bundled model.
-        inference_networks: Networks that get EMA, are exported, and are loaded for inference.
+        inference_networks: Networks that get EMA, are exported, and are loaded for inference. Only the
+            default of ``Task.inference_network_names()``, which a task overrides when its options decide
+            them (one generator per pyramid level); the model file records the names it holds.
+
+    The card is cheap, static and shared by every model of the task; anything that can differ between two
+    models of one task (scale, network list, classes) belongs to the ``Task``, which is rebuilt from each
+    model file's options.
     """
 
     name: str

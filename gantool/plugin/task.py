@@ -10,13 +10,17 @@ What a subclass must override, and what it may:
 method                         override?  default
 =============================  =========  ==========================================================
 ``build_networks``             must       (none) every network by name, generators and critics
-``build_inference_networks``   may        ``build_networks()`` filtered to ``spec.inference_networks``
+``build_inference_networks``   may        ``build_networks()`` filtered to ``inference_network_names()``
+``inference_network_names``    may        ``spec.inference_networks``; what gets EMA, export and loading
+``scale`` (property)           may        ``spec.scale``; output size / input size of *this* model
 ``build_optimizers``           may        Adam(lr=options.lr or 2e-4, betas=(0.5, 0.999)) per network
 ``build_dataset``              to train   (none) a map-style dataset of dicts of tensors
 ``training_step``              to train   (none) the GAN update order through ``TrainStep``
 ``visualize``                  may        ``[]`` rows of the sample grid
-``predict``                    may        ``networks[spec.inference_networks[0]](image)``
+``predict``                    may        ``networks[inference_network_names()[0]](image)``
 ``postprocess``                may        identity; runs once on the stitched image, after tiling
+``sample``                     to sample  (none) ``kind="sample"`` tasks: ``(count, C, H, W)`` from noise
+``class_names``                may        ``()`` (unconditional); class labels ``--class`` accepts
 ``export_metadata``            may        colour space and value range
 ``state_dict`` / ``load_...``  may        ``{}`` extra state an exact resume needs (an image pool)
 =============================  =========  ==========================================================
@@ -27,20 +31,47 @@ ignored, missing ones take their defaults), constructs the task with it and call
 ``build_inference_networks()`` before loading the weights. So a network's *architecture* must depend
 only on ``self.options`` (never on the data, the device or the environment), and a new option that
 changes the architecture needs a default equal to the old behaviour.
+
+Per-model facts come from the model, not the card: ``spec.scale`` and ``spec.inference_networks`` are only
+defaults. A task whose scale or network list depends on its options (superres ``--scale``, one generator per
+pyramid level) overrides :attr:`Task.scale` / :meth:`Task.inference_network_names`; export records them in
+the model file (``gantool.scale``, ``gantool.inference_networks``) and loading rebuilds exactly those.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import torch
     from torch import Tensor, nn
     from torch.optim import Optimizer
     from torch.utils.data import Dataset
 
     from gantool.engine.step import TrainStep
     from gantool.plugin.spec import TaskSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleRequest:
+    """What :meth:`Task.sample` is asked for besides the count: the user's ``--class``/``--truncation`` and flags.
+
+    Attributes:
+        label: Index into :meth:`Task.class_names` (``--class`` takes a name or an index; the engine has
+            checked it), or ``None``: an unconditional task, or no ``--class`` given, in which case the task
+            picks (for example draws a label per image from the ``generator`` it is given).
+        truncation: ``--truncation`` in (0, 1], or ``None`` (off). Only ever set for a task with
+            ``supports_truncation = True``; the task decides what it means (the usual "truncation trick"
+            redraws or shrinks latent values beyond ``truncation`` times their spread: lower is more typical
+            and less varied).
+        task_options: An instance of ``spec.infer_options`` (or ``None``), as :meth:`Task.predict` receives.
+    """
+
+    label: int | None = None
+    truncation: float | None = None
+    task_options: Any = None
 
 
 class Task:
@@ -66,32 +97,63 @@ class Task:
     #: and ``predict`` then always receives the whole image.
     tileable: bool = True
 
+    #: Whether :meth:`sample` understands ``SampleRequest.truncation``. ``gantool generate --truncation`` on a
+    #: task that leaves it False is a usage error, never silently ignored. A property works too, when
+    #: support depends on the options.
+    supports_truncation: bool = False
+
     def __init__(self, spec: TaskSpec, options: Any | None = None) -> None:
         self.spec = spec
         self.options = options
+
+    # -------------------------------------------------------------------------------- per-model facts
+
+    @property
+    def scale(self) -> int:
+        """Output size / input size of this model (default ``spec.scale``, the card's default).
+
+        Override when an option decides it (superres ``--scale``): export writes it as ``gantool.scale``
+        and inference tiles with the file's value.
+        """
+        return getattr(self, "_scale", self.spec.scale)
+
+    @scale.setter
+    def scale(self, value: int) -> None:  # tasks written before this property assigned self.scale
+        self._scale = int(value)
+
+    def inference_network_names(self) -> tuple[str, ...]:
+        """The networks that get EMA, are exported and are loaded for inference (default
+        ``spec.inference_networks``, the card's default).
+
+        Override when the options decide them (one generator per pyramid level of a LapGAN). Must depend
+        only on ``self.options``: loading rebuilds the task from the model file's options and expects
+        exactly the names stored there (``gantool.inference_networks``).
+        """
+        return tuple(self.spec.inference_networks)
 
     # ----------------------------------------------------------------------------------------- networks
 
     def build_networks(self) -> dict[str, nn.Module]:
         """Every network of the task by name, freshly initialised on the CPU (must override).
 
-        Names must include every entry of ``spec.inference_networks``. The engine moves them to the
+        Names must include every entry of :meth:`inference_network_names`. The engine moves them to the
         device, wraps them (DDP, compile) and checkpoints them; keep them plain ``nn.Module`` objects.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement build_networks()")
 
     def build_inference_networks(self) -> dict[str, nn.Module]:
-        """Only the networks inference needs (``spec.inference_networks``).
+        """Only the networks inference needs (:meth:`inference_network_names`).
 
         Override to skip building critics when they are expensive; the default builds everything and
         drops what inference does not use.
         """
         networks = self.build_networks()
-        missing = [name for name in self.spec.inference_networks if name not in networks]
+        names = self.inference_network_names()
+        missing = [name for name in names if name not in networks]
         if missing:
             raise KeyError(f"{type(self).__name__}.build_networks() lacks inference networks {missing}; "
                            f"it returned {sorted(networks)}")
-        return {name: networks[name] for name in self.spec.inference_networks}
+        return {name: networks[name] for name in names}
 
     def build_optimizers(self, networks: dict[str, nn.Module]) -> dict[str, Optimizer]:
         """One optimizer per trainable network, keyed like ``networks``.
@@ -159,10 +221,10 @@ class Task:
         """Inference on one batch or tile: ``(B, C, H, W)`` RGB float in [0, 1] to ``(B, C', H*s, W*s)``.
 
         ``options`` is an instance of ``spec.infer_options`` (or ``None``). Must be fully convolutional
-        in the spatial sense so that tiled inference is valid (``s`` is ``spec.scale``).
+        in the spatial sense so that tiled inference is valid (``s`` is :attr:`scale`).
         """
         del options
-        return networks[self.spec.inference_networks[0]](image)
+        return networks[self.inference_network_names()[0]](image)
 
     def postprocess(self, output: Tensor, source_size: tuple[int, int], options: Any | None = None) -> Tensor:
         """Whole-image step of inference: runs once on the stitched full image, after tiling (default: identity).
@@ -182,6 +244,47 @@ class Task:
         """
         del source_size, options
         return output
+
+    # -------------------------------------------------------------------------------------- generation
+
+    def sample(self, networks: dict[str, nn.Module], count: int, generator: torch.Generator,
+               options: SampleRequest) -> Tensor:
+        """Generate ``count`` images from noise: what ``gantool generate`` runs for ``kind="sample"`` tasks.
+
+        Called under ``torch.inference_mode()`` and the runtime's autocast, with the loaded inference
+        networks in eval mode. Draw *every* random number from ``generator`` (it lives on
+        ``generator.device``, so pass ``device=generator.device``), never from the global RNG: the engine
+        seeds one generator per fixed-size chunk from ``(--seed, chunk)``, which makes image ``i`` of a seed
+        the same whatever ``-n`` is. ``count`` is that chunk size, not ``-n``.
+
+        Args:
+            networks: The inference networks by name (:meth:`inference_network_names`).
+            count: How many images to return.
+            generator: The only source of randomness.
+            options: The user's class label, truncation and task flags (:class:`SampleRequest`).
+
+        Returns:
+            ``(count, C, H, W)`` float in [0, 1], ``C`` 3 (RGB) or 1 (gray), on any device.
+
+        Example::
+
+            def sample(self, networks, count, generator, options):
+                noise = torch.randn(count, self.options.latent, generator=generator, device=generator.device)
+                return networks["generator"](noise).sigmoid()
+        """
+        del networks, count, generator, options
+        raise NotImplementedError(f"{type(self).__name__} must implement sample(networks, count, generator, "
+                                  f"options) to generate images (task {self.spec.name!r} is of kind "
+                                  f"{self.spec.kind!r})")
+
+    def class_names(self) -> tuple[str, ...]:
+        """Class labels of a class-conditional generator, in label-index order (default ``()``: unconditional).
+
+        ``--class`` accepts one of these names or its index and reaches :meth:`sample` as
+        ``options.label``. Derive them from ``self.options`` (saved in the model file), so each model
+        lists its own classes.
+        """
+        return ()
 
     def export_metadata(self) -> dict[str, str]:
         """Extra ``gantool.*`` string metadata for the exported model file (merged last, so it wins).

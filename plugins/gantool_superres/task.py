@@ -286,6 +286,5 @@ class SuperResolution(Task):
         return self.postprocess(self.predict(networks, image, options), tuple(image.shape[-2:]), options)
 
     def export_metadata(self) -> dict[str, str]:
-        """Colour space, value range, ``gantool.architecture`` and the real ``gantool.scale``."""
-        return {**super().export_metadata(), "gantool.architecture": self.options.describe_architecture(),
-                "gantool.scale": str(self.options.scale)}
+        """Colour space, value range and ``gantool.architecture``; export adds ``gantool.scale`` from :attr:`scale`."""
+        return {**super().export_metadata(), "gantool.architecture": self.options.describe_architecture()}

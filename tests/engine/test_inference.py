@@ -396,10 +396,11 @@ def test_run_sampling_is_deterministic_per_seed(tmp_path: Path) -> None:
     model = export_model(tmp_path / "s.safetensors", task, task.build_inference_networks())
 
     def sample(out: Path, seed: int) -> list[bytes]:
-        paths = run_sampling(spec=sample_spec, model_path=model, task_options=None,
-                             options=SampleOptions(output=out, device="cpu", count=10, seed=seed))
-        assert [p.name for p in paths] == [f"fake-seed{seed}-{i:04d}.png" for i in range(10)]
-        return [p.read_bytes() for p in paths]
+        result = run_sampling(spec=sample_spec, model_path=model, task_options=None,
+                              options=SampleOptions(output=out, device="cpu", count=10, seed=seed))
+        assert [p.name for p in result.images] == [f"fake-seed{seed}-{i:04d}.png" for i in range(10)]
+        assert result.written == result.images
+        return [p.read_bytes() for p in result.images]
 
     first, again, other = sample(tmp_path / "a", 1), sample(tmp_path / "b", 1), sample(tmp_path / "c", 2)
     assert first == again and first != other and len(set(first)) == 10
@@ -434,7 +435,7 @@ def test_run_sampling_on_cuda(tmp_path: Path) -> None:
     runs = [run_sampling(spec=sample_spec, model_path=model, task_options=None,
                          options=SampleOptions(output=tmp_path / str(i), device="cuda", count=3, seed=4))
             for i in range(2)]
-    assert [p.read_bytes() for p in runs[0]] == [p.read_bytes() for p in runs[1]]
+    assert [p.read_bytes() for p in runs[0].images] == [p.read_bytes() for p in runs[1].images]
 
 
 def test_run_sampling_needs_a_sample_method(tmp_path: Path) -> None:

