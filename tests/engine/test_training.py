@@ -160,6 +160,7 @@ def test_too_small_dataset_is_a_clear_error(tmp_path: Path) -> None:
         train(tmp_path, ToyTrainOptions(dataset_size=3), batch_size=4)
 
 
+@pytest.mark.slow
 def test_two_process_gloo_ddp(tmp_path: Path) -> None:
     """torchrun with 2 CPU processes: gradients are synchronised and the checkpoint holds both ranks."""
     path = os.pathsep.join(filter(None, [str(HERE), str(HERE.parents[1]), os.environ.get("PYTHONPATH")]))
