@@ -12,7 +12,14 @@ import typer
 
 from gantool.catalog import resolve_data
 from gantool.cli import launch
-from gantool.cli.command import TASKS_PANEL, make_command, merged_fields, resolve_values
+from gantool.cli.command import (
+    TASKS_PANEL,
+    companion_inputs,
+    companion_parameters,
+    make_command,
+    merged_fields,
+    resolve_values,
+)
 from gantool.errors import CheckpointError, UsageError
 from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
 from gantool.plugin.manager import PluginSystem
@@ -53,7 +60,10 @@ def choose_task(
 
 
 def add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[TaskSpec]) -> None:
+    """``gantool VERB INPUTS... [--NAME FILE|DIR|GLOB]...``: the primary images are the positional
+    argument; each further input a task declares (``TaskSpec.inputs``) becomes one option."""
     fields = merged_fields(InferenceOptions, specs, "infer")
+    companions = companion_inputs(specs, fields)
     import inspect
 
     inputs = inspect.Parameter(
@@ -66,11 +76,16 @@ def add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: lis
         values = resolve_values(ctx, fields, kwargs)
         options = build(InferenceOptions, values)
         spec, model_path = choose_task(system, verb, specs, options.model, values)
+        extra = {}
+        if companions:  # only multi-input verbs pass it, so the seam's single-input call is unchanged
+            extra["companions"] = {name: kwargs[name] for name in companions if kwargs.get(name) is not None}
         launch.run_inference(spec=spec, model_path=model_path, options=options,
-                             task_options=build(spec.infer_options, values), inputs=list(kwargs["inputs"]))
+                             task_options=build(spec.infer_options, values), inputs=list(kwargs["inputs"]),
+                             **extra)
 
     summary = specs[0].summary if len(specs) == 1 else f"Run {', '.join(s.name for s in specs)} models."
-    app.command(verb, rich_help_panel=TASKS_PANEL, help=summary)(make_command(fields, body, [inputs], summary))
+    parameters = [inputs, *companion_parameters(companions)]
+    app.command(verb, rich_help_panel=TASKS_PANEL, help=summary)(make_command(fields, body, parameters, summary))
 
 
 def add_sample_verb(app: typer.Typer, system: PluginSystem, spec: TaskSpec) -> None:

@@ -163,9 +163,7 @@ class TaskSpec:
 
     def mask_input(self) -> InputSpec | None:
         """The one-channel input the primary image's alpha fills (``alpha="as-mask"``), or None."""
-        if self.inputs[0].alpha != "as-mask":
-            return None
-        return next(spec for spec in self.inputs[1:] if spec.channels == 1)
+        return mask_input(self.inputs)
 
     def default_weights_for(self, infer_options: Any | None) -> str | None:
         """The default model name, with ``{field}`` placeholders filled from the inference options."""
@@ -193,6 +191,14 @@ class TaskSpec:
         if options is None:
             return {}
         return {f.name: _field_default(f) for f in dataclasses.fields(options)}
+
+
+def mask_input(inputs: tuple[InputSpec, ...]) -> InputSpec | None:
+    """Of a task's inputs, the one-channel one that the primary image's alpha fills when it has
+    ``alpha="as-mask"`` (and no file is given for it), or None."""
+    if not inputs or inputs[0].alpha != "as-mask":
+        return None
+    return next((spec for spec in inputs[1:] if spec.channels == 1), None)
 
 
 def _common_option_names() -> frozenset[str]:
