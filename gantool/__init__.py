@@ -5,8 +5,8 @@ This module is imported by every CLI call, so it must stay cheap: no torch, no c
 **The public API.** What plugin authors may import, and what the compatibility policy in
 :mod:`gantool.plugin.hookspecs` covers, is:
 
-- the names re-exported here (``__all__``): the hook marker, the task card and its ``InputSpec``, the ``Task`` base class,
-  ``flag()`` for option fields and the error classes;
+- the names re-exported here (``__all__``): the hook marker, the task card and its ``InputSpec``, the
+  ``Task`` base class, ``flag()`` for option fields and the error classes;
 - the modules listed in :data:`PUBLIC_MODULES`: the shared building blocks (``gantool.lib.*``), image
   conventions (``gantool.image.*``), the training-step handle and the test kit.
 

@@ -5,19 +5,20 @@ Inputs and outputs are planned in :mod:`gantool.engine.batchplan`, the journal l
 
 It knows nothing about tasks: it moves :class:`gantool.io.Image` objects through a ``process`` callable.
 An item of a multi-input task (an image plus its mask ...) is read whole: its image and every companion
-file, checked to have the same pixel size, and ``process(image, companions)`` gets them all. Decoding runs in worker threads and encoding (plus the atomic write) on a writer thread, so with bounded
-queues the main thread computes while the files of the neighbouring images are read and written. One bad
-file is recorded and the rest go on. A JSONL journal in the output folder (``.gantool-journal.jsonl``)
-records every finished item with a fingerprint of its input files and a hash of the parameters, so rerunning
-the same command resumes where it stopped, and changed parameters recompute. Outputs are only ever
-written atomically (``io.write_image``), so an interrupted run (Ctrl-C, SIGTERM, even SIGKILL) never
-leaves a half-written output behind.
+file, checked to have the same pixel size, and ``process(image, companions)`` gets them all. Decoding
+runs in worker threads and encoding (plus the atomic write) on a writer thread, so with bounded queues
+the main thread computes while the files of the neighbouring images are read and written. One bad file
+is recorded and the rest go on. A JSONL journal in the output folder (``.gantool-journal.jsonl``)
+records every finished item with a fingerprint of its input files and a hash of the parameters, so
+rerunning the same command resumes where it stopped, and changed parameters recompute. Outputs are only
+ever written atomically (``io.write_image``), never over any input file (a mask included), so an
+interrupted run (Ctrl-C, SIGTERM, even SIGKILL) never leaves a half-written output behind.
 
 Skip rules, per item, in order:
 
 1. the journal's latest ``done`` line for (input, output) matches the size+mtime of the input and of every
-   companion file (a mask), the parameter hash and the output's size+mtime -> skipped as "done earlier" (also with ``--overwrite``: recomputing
-   would give the same file; delete the journal to force it);
+   companion file (a mask), the parameter hash and the output's size+mtime -> skipped as "done earlier"
+   (also with ``--overwrite``: recomputing would give the same file; delete the journal to force it);
 2. the output exists and the journal shows gantool wrote it (size+mtime match) but with other parameters
    or from older input files -> recomputed;
 3. the output exists otherwise -> skipped unless ``--overwrite``.

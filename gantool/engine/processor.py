@@ -151,11 +151,10 @@ def network_inputs(image: Image, companions: Mapping[str, Image],
 def input_tensor(image: Image, spec: InputSpec) -> torch.Tensor:
     """One input as its spec wants it: ``(1, 3, H, W)`` RGB (gray repeated) or ``(1, 1, H, W)`` (RGB reduced
     to Rec. 601 luma); transparent pixels filled from visible ones unless the spec drops alpha."""
-    if spec.channels == 1:
-        color = image.color if image.is_gray else (image.color @ LUMA)[..., None]
+    if spec.channels == 3:
+        x = to_tensor(image.rgb())
     else:
-        color = image.rgb()
-    x = to_tensor(color)
+        x = to_tensor(image.color if image.is_gray else (image.color @ LUMA)[..., None])
     if image.alpha is not None and spec.alpha != "drop":
         with torch.inference_mode():
             x = fill_transparent(x, to_tensor(image.alpha))
