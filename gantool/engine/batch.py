@@ -204,7 +204,7 @@ class _Run:
         if self.journal is not None and job.output is not None:
             inp = fingerprint(job.item.path) or (None, None)
             out = (fingerprint(job.output) if status == "done" else None) or (None, None)
-            entry = {
+            entry: dict[str, Any] = {
                 "input": path_key(job.item.path), "input_size": inp[0], "input_mtime_ns": inp[1],
                 "output": path_key(job.output), "output_size": out[0], "output_mtime_ns": out[1],
                 "status": status, "error": reason,

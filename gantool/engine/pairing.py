@@ -67,7 +67,9 @@ def companion_lookup(name: str, source: str | os.PathLike[str], *,
                      extensions: frozenset[str] | None = None) -> Lookup:
     """A function giving each item its companion from ``source`` (file, folder or glob)."""
     if extensions is None:
-        from gantool.image.io import SUPPORTED_EXTENSIONS as extensions
+        from gantool.image.io import SUPPORTED_EXTENSIONS
+
+        extensions = SUPPORTED_EXTENSIONS
     text = os.fspath(source)
     path = Path(text).expanduser()
     if path.is_file():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,7 +32,7 @@ class TilingOutOfMemoryError(GantoolError):
 
 
 #: What a tiled function takes: one ``(B, C, H, W)`` tensor, or a dict of aligned ones (same B, H, W).
-Inputs = TypeVar("Inputs", Tensor, Mapping[str, Tensor])
+Inputs = Tensor | Mapping[str, Tensor]
 
 
 def _reference(image: Tensor | Mapping[str, Tensor]) -> Tensor:
@@ -58,11 +58,11 @@ def _each(image: Inputs, fn: Callable[[Tensor], Tensor]) -> Inputs:
     """``fn`` applied to the tensor, or to every tensor of the dict."""
     if isinstance(image, Tensor):
         return fn(image)
-    return {name: fn(tensor) for name, tensor in image.items()}  # type: ignore[return-value]
+    return {name: fn(tensor) for name, tensor in image.items()}
 
 
 def tiled_apply(
-    fn: Callable[[Inputs], Tensor],
+    fn: Callable[[Any], Tensor],
     image: Inputs,
     *,
     scale: int = 1,
@@ -116,7 +116,7 @@ def tiled_apply(
         acc: Tensor | None = None
         for y, wy in zip(ys, wys, strict=True):
             for x, wx in zip(xs, wxs, strict=True):
-                part = _each(image, lambda t, y=y, x=x: t[..., y : y + th, x : x + tw].to(device))
+                part = _each(image, _window_of(y, x, th, tw, device))
                 out = fn(part)
                 _check_output(out, reference, th, tw, scale)
                 out = out.to(home, torch.float32)
@@ -133,7 +133,7 @@ def tiled_apply(
 
 
 def tiled_apply_with_backoff(
-    fn: Callable[[Inputs], Tensor],
+    fn: Callable[[Any], Tensor],
     image: Inputs,
     *,
     scale: int = 1,
@@ -197,6 +197,11 @@ def is_out_of_memory(err: BaseException) -> bool:
     if isinstance(err, torch.OutOfMemoryError | MemoryError):
         return True
     return isinstance(err, RuntimeError) and any(text in str(err) for text in _OOM_MESSAGES)
+
+
+def _window_of(y: int, x: int, height: int, width: int, device: torch.device) -> Callable[[Tensor], Tensor]:
+    """Cuts the same window out of every input (lockstep) and moves it to ``device``."""
+    return lambda tensor: tensor[..., y : y + height, x : x + width].to(device)
 
 
 def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
