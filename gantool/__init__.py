@@ -5,8 +5,9 @@ This module is imported by every CLI call, so it must stay cheap: no torch, no c
 **The public API.** What plugin authors may import, and what the compatibility policy in
 :mod:`gantool.plugin.hookspecs` covers, is:
 
-- the names re-exported here (``__all__``): the hook marker, the task card, the ``Task`` base class
-  (and the ``SampleRequest`` its ``sample`` receives), ``flag()`` for option fields and the error classes;
+- the names re-exported here (``__all__``): the hook marker, the task card and its ``InputSpec``, the
+  ``Task`` base class (and the ``SampleRequest`` its ``sample`` receives), ``flag()`` for option fields and
+  the error classes;
 - the modules listed in :data:`PUBLIC_MODULES`: the shared building blocks (``gantool.lib.*``), image
   conventions (``gantool.image.*``), the training-step handle and the test kit.
 
@@ -28,7 +29,7 @@ from gantool.errors import (
 )
 from gantool.plugin.hookspecs import hookimpl
 from gantool.plugin.options import flag
-from gantool.plugin.spec import TaskSpec
+from gantool.plugin.spec import InputSpec, TaskSpec
 from gantool.plugin.task import SampleRequest, Task
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     "CheckpointError",
     "GantoolError",
     "InputError",
+    "InputSpec",
     "OutputError",
     "PluginError",
     "SampleRequest",

@@ -45,6 +45,19 @@ def random_batch(batch: int = 2, channels: int = 3, height: int = 16, width: int
     return torch.rand(batch, channels, height, width, generator=torch.Generator().manual_seed(seed))
 
 
+def random_mask(batch: int = 1, height: int = 16, width: int = 16, *, seed: int = 0) -> Tensor:
+    """``(B, 1, H, W)`` float32 mask of 0s and 1s (1 = hole), about half of it holes, from its own generator."""
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, 1, height, width, generator=generator) < 0.5).float()
+
+
+def random_input(channels: int, height: int = 16, width: int = 16, *, seed: int = 0) -> Tensor:
+    """A ``(1, C, H, W)`` stand-in for one declared input: random RGB for 3 channels, a random mask for 1."""
+    if channels == 1:
+        return random_mask(1, height, width, seed=seed)
+    return random_batch(1, channels, height, width, seed=seed)
+
+
 # ------------------------------------------------------------------------------------------- toy task
 
 
@@ -186,7 +199,9 @@ def check_task(spec: TaskSpec, data: Path, run_dir: Path, task_options: Any = No
     """Train ``spec`` for a few CPU steps, export, reload and run it: the contract every task must meet.
 
     An image-to-image task must grow an image by its own :attr:`Task.scale` (which the model file must
-    record); a ``kind="sample"`` task must return ``(count, 1 or 3, H, W)`` images in [0, 1] from
+    record); ``predict`` gets one random RGB batch, or for a task with several inputs a dict holding each
+    declared input (:func:`random_input`: random RGB for 3 channels, a random binary mask for 1). A
+    ``kind="sample"`` task must return ``(count, 1 or 3, H, W)`` images in [0, 1] from
     :meth:`Task.sample`, the same ones for the same generator seed, for every one of its
     :meth:`Task.class_names`. Raises ``AssertionError`` (or the engine's own error) naming what broke.
     """
@@ -204,7 +219,10 @@ def check_task(spec: TaskSpec, data: Path, run_dir: Path, task_options: Any = No
     if spec.kind == "sample":
         _check_sample(task, loaded.networks)
         return
-    image = random_batch(1, 3, image_size, image_size)
+    image: Tensor | dict[str, Tensor] = random_batch(1, 3, image_size, image_size)
+    if len(spec.inputs) > 1:  # a multi-input task's predict gets a dict: synthesise every declared input
+        image = {item.name: random_input(item.channels, image_size, image_size, seed=index)
+                 for index, item in enumerate(spec.inputs)}
     with torch.no_grad():
         output = task.predict(loaded.networks, image, None)
     expected = (1, image_size * task.scale, image_size * task.scale)

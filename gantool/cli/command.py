@@ -15,7 +15,7 @@ from gantool.cli.params import cli_parameters
 from gantool.cli.report import run_reporting_errors
 from gantool.errors import PluginError
 from gantool.plugin.options import OptionField, load_config, merge_values, option_fields
-from gantool.plugin.spec import TaskSpec
+from gantool.plugin.spec import InputSpec, TaskSpec
 
 RESERVED_NAMES = {"ctx", "inputs", "config"}
 
@@ -24,6 +24,9 @@ TASKS_PANEL = "Tasks"
 
 
 TOOLS_PANEL = "Tools"
+
+
+INPUTS_PANEL = "Inputs"
 
 
 def _config_parameter() -> Any:
@@ -90,3 +93,44 @@ def merged_fields(common: type, specs: list[TaskSpec], which: str) -> list[Optio
                 raise PluginError(f"task {spec.name!r}: option {option.name!r} clashes with "
                                   f"{previous.owner.__name__}.{option.name}; rename it")
     return fields
+
+
+def companion_inputs(specs: list[TaskSpec], fields: list[OptionField]) -> dict[str, str]:
+    """The other inputs of the tasks of one verb (everything after the primary image): name -> help text.
+
+    Raises ``PluginError`` naming both when an input name is also an option of the verb.
+    """
+    options = {option.name: option for option in fields}
+    found: dict[str, str] = {}
+    for spec in specs:
+        for item in spec.inputs[1:]:
+            clash = options.get(item.name)
+            if clash is not None or item.name in RESERVED_NAMES:
+                owner = f"{clash.owner.__name__}.{item.name}" if clash is not None else "a gantool parameter"
+                raise PluginError(f"task {spec.name!r}: input {item.name!r} clashes with option {owner}; "
+                                  "rename one")
+            if item.name not in found:
+                found[item.name] = _companion_help(item, optional=not item.required or spec.mask_input() is item)
+    return found
+
+
+def _companion_help(item: InputSpec, *, optional: bool) -> str:
+    text = f"{item.help.rstrip('.')}. " if item.help else ""
+    text += "A file for every image, a folder paired by relative path and stem, or a glob paired by stem."
+    if optional:
+        text += " Optional" + (" (default: the image's transparent areas)." if item.channels == 1 and item.required
+                               else ".")
+    return text
+
+
+def companion_parameters(companions: dict[str, str]) -> list[Any]:
+    """One ``--NAME FILE|DIR|GLOB`` option per companion input, in declaration order."""
+    import inspect
+
+    parameters = []
+    for name, help_text in companions.items():
+        option = typer.Option(f"--{name.replace('_', '-')}", metavar="FILE|DIR|GLOB", help=help_text,
+                              rich_help_panel=INPUTS_PANEL, show_default=False)
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                            annotation=Annotated[str | None, option]))
+    return parameters

@@ -14,12 +14,16 @@ from gantool.plugin.spec import TaskSpec
 
 
 def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions, task_options: Any,
-                  inputs: list[str]) -> None:
-    """Run an image-to-image task over files, folders or globs through the batch pipeline."""
+                  inputs: list[str], companions: dict[str, str] | None = None) -> None:
+    """Run an image-to-image task over files, folders or globs through the batch pipeline.
+
+    ``companions``: a multi-input task's other inputs by name (``{"mask": "masks/"}``), each a file,
+    folder or glob paired with the images.
+    """
     from gantool.engine.inference import run_inference as engine_run_inference
 
     engine_run_inference(spec=spec, model_path=model_path, options=options, task_options=task_options,
-                         inputs=inputs)
+                         inputs=inputs, companions=companions)
 
 
 def run_sampling(*, spec: TaskSpec, model_path: Path, options: SampleOptions, task_options: Any) -> None:

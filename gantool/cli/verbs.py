@@ -17,7 +17,14 @@ import typer
 
 from gantool.catalog import resolve_data
 from gantool.cli import launch
-from gantool.cli.command import TASKS_PANEL, make_command, merged_fields, resolve_values
+from gantool.cli.command import (
+    TASKS_PANEL,
+    companion_inputs,
+    companion_parameters,
+    make_command,
+    merged_fields,
+    resolve_values,
+)
 from gantool.errors import CheckpointError, PluginError, UsageError
 from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
 from gantool.plugin.manager import PluginSystem
@@ -92,7 +99,10 @@ def _owner(system: PluginSystem, spec: TaskSpec) -> str:
 
 
 def add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[TaskSpec]) -> None:
+    """``gantool VERB INPUTS... [--NAME FILE|DIR|GLOB]...``: the primary images are the positional
+    argument; each further input a task declares (``TaskSpec.inputs``) becomes one option."""
     fields = merged_fields(InferenceOptions, specs, "infer")
+    companions = companion_inputs(specs, fields)
     import inspect
 
     inputs = inspect.Parameter(
@@ -105,12 +115,17 @@ def add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: lis
         values = resolve_values(ctx, fields, kwargs)
         options = build(InferenceOptions, values)
         spec, model_path = choose_task(system, verb, specs, options.model, values)
+        extra = {}
+        if companions:  # only multi-input verbs pass it, so the seam's single-input call is unchanged
+            extra["companions"] = {name: kwargs[name] for name in companions if kwargs.get(name) is not None}
         launch.run_inference(spec=spec, model_path=model_path, options=options,
-                             task_options=build(spec.infer_options, values), inputs=list(kwargs["inputs"]))
+                             task_options=build(spec.infer_options, values), inputs=list(kwargs["inputs"]),
+                             **extra)
 
     summary, full = verb_help(verb, specs)
+    parameters = [inputs, *companion_parameters(companions)]
     app.command(verb, rich_help_panel=TASKS_PANEL, help=full, short_help=summary)(
-        make_command(fields, body, [inputs], full))
+        make_command(fields, body, parameters, full))
 
 
 def add_sample_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[TaskSpec]) -> None:

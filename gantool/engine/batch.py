@@ -4,21 +4,23 @@ Inputs and outputs are planned in :mod:`gantool.engine.batchplan`, the journal l
 :mod:`gantool.engine.journal`; this module runs the jobs.
 
 It knows nothing about tasks: it moves :class:`gantool.io.Image` objects through a ``process`` callable.
-Decoding runs in worker threads and encoding (plus the atomic write) on a writer thread, so with bounded
-queues the main thread computes while the files of the neighbouring images are read and written. One bad
-file is recorded and the rest go on. A JSONL journal in the output folder (``.gantool-journal.jsonl``)
-records every finished item with a fingerprint of its input and a hash of the parameters, so rerunning
-the same command resumes where it stopped, and changed parameters recompute. Outputs are only ever
-written atomically (``io.write_image``), so an interrupted run (Ctrl-C, SIGTERM, even SIGKILL) never
-leaves a half-written output behind.
+An item of a multi-input task (an image plus its mask ...) is read whole: its image and every companion
+file, checked to have the same pixel size, and ``process(image, companions)`` gets them all. Decoding
+runs in worker threads and encoding (plus the atomic write) on a writer thread, so with bounded queues
+the main thread computes while the files of the neighbouring images are read and written. One bad file
+is recorded and the rest go on. A JSONL journal in the output folder (``.gantool-journal.jsonl``)
+records every finished item with a fingerprint of its input files and a hash of the parameters, so
+rerunning the same command resumes where it stopped, and changed parameters recompute. Outputs are only
+ever written atomically (``io.write_image``), never over any input file (a mask included), so an
+interrupted run (Ctrl-C, SIGTERM, even SIGKILL) never leaves a half-written output behind.
 
 Skip rules, per item, in order:
 
-1. the journal's latest ``done`` line for (input, output) matches the input's size+mtime, the parameter
-   hash and the output's size+mtime -> skipped as "done earlier" (also with ``--overwrite``: recomputing
-   would give the same file; delete the journal to force it);
+1. the journal's latest ``done`` line for (input, output) matches the size+mtime of the input and of every
+   companion file (a mask), the parameter hash and the output's size+mtime -> skipped as "done earlier"
+   (also with ``--overwrite``: recomputing would give the same file; delete the journal to force it);
 2. the output exists and the journal shows gantool wrote it (size+mtime match) but with other parameters
-   or an older input -> recomputed;
+   or from older input files -> recomputed;
 3. the output exists otherwise -> skipped unless ``--overwrite``.
 
 Without ``-o`` outputs go next to their inputs and no journal is kept (nothing hidden is added to the
@@ -49,7 +51,14 @@ from gantool.engine.batchplan import (
     resolve_shard,
     select_shard,
 )
-from gantool.engine.journal import JOURNAL_NAME, Journal, fingerprint, params_hash, skip_reason
+from gantool.engine.journal import (
+    JOURNAL_NAME,
+    Journal,
+    companion_fingerprints,
+    fingerprint,
+    params_hash,
+    skip_reason,
+)
 from gantool.errors import GantoolError, InputError
 
 if TYPE_CHECKING:
@@ -103,7 +112,7 @@ class BatchResult:
 # --------------------------------------------------------------------------------------------- running
 
 
-def run_batch(items: Sequence[InputItem], process: Callable[[Image], Image], plan: BatchPlan, *,
+def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: BatchPlan, *,
               workers: int = 2, read: Callable[[Path], Image] | None = None,
               write: Callable[..., Any] | None = None, console: Console | None = None,
               progress: bool = True, description: str = "Processing") -> BatchResult:
@@ -117,7 +126,8 @@ def run_batch(items: Sequence[InputItem], process: Callable[[Image], Image], pla
 
     Args:
         items: From :func:`collect_inputs`.
-        process: Image in, image out; any exception fails only that item.
+        process: Image in, image out; any exception fails only that item. An item with companions
+            (``InputItem.companions``) is processed as ``process(image, {name: companion image})``.
         plan: Output placement, overwrite policy, shard and parameters.
         workers: Decode threads.
         read, write: ``gantool.io.read_image`` / ``write_image`` unless given (for tests).
@@ -168,7 +178,7 @@ def run_batch(items: Sequence[InputItem], process: Callable[[Image], Image], pla
     run.advance = lambda: bar.advance(task_id)
     try:
         with bar, _sigterm_as_interrupt():
-            _pipeline(todo, process, read, write, plan.quality, workers, run)
+            _pipeline(todo, process, _Reader(read, todo), write, plan.quality, workers, run)
     except KeyboardInterrupt:
         run.result.interrupted = True
         raise
@@ -194,17 +204,60 @@ class _Run:
         if self.journal is not None and job.output is not None:
             inp = fingerprint(job.item.path) or (None, None)
             out = (fingerprint(job.output) if status == "done" else None) or (None, None)
-            self.journal.append({
+            entry: dict[str, Any] = {
                 "input": path_key(job.item.path), "input_size": inp[0], "input_mtime_ns": inp[1],
                 "output": path_key(job.output), "output_size": out[0], "output_mtime_ns": out[1],
                 "status": status, "error": reason,
                 "params": self.phash, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            })
+            }
+            if job.item.companions:  # absent for single-input items: their lines look as they always did
+                entry["companions"] = companion_fingerprints(job.item)
+            self.journal.append(entry)
         if advance:
             self.advance()
 
 
-def _pipeline(todo: list[Job], process: Callable[[Image], Image], read: Callable[[Path], Image],
+class _Reader:
+    """Decodes everything a job needs: its image and its companions, checked to be of the image's size.
+
+    A companion shared by several items (one mask file for every image) is decoded once and kept.
+    """
+
+    def __init__(self, read: Callable[[Path], Image], jobs: Sequence[Job]) -> None:
+        self.read = read
+        uses: dict[str, int] = {}
+        for job in jobs:
+            for path in job.item.companions.values():
+                uses[path_key(path)] = uses.get(path_key(path), 0) + 1
+        self._shared = {key for key, count in uses.items() if count > 1}
+        self._cache: dict[str, Image] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, job: Job) -> tuple[Image, dict[str, Image]]:
+        image = self.read(job.item.path)
+        companions = {}
+        for name, path in job.item.companions.items():
+            companion = self._companion(path)
+            if (companion.height, companion.width) != (image.height, image.width):
+                raise InputError(f"{name} '{path}' is {companion.width}x{companion.height} pixels but image "
+                                 f"'{job.item.path}' is {image.width}x{image.height}; they must match")
+            companions[name] = companion
+        return image, companions
+
+    def _companion(self, path: Path) -> Image:
+        key = path_key(path)
+        if key not in self._shared:
+            return self.read(path)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is None:
+            cached = self.read(path)  # two threads may both decode it once; either copy is fine
+            with self._lock:
+                self._cache[key] = cached
+        return cached
+
+
+def _pipeline(todo: list[Job], process: Callable[..., Image], read: _Reader,
               write: Callable[..., Any], quality: int, workers: int, run: _Run) -> None:
     results: queue.Queue[tuple[Job, Image] | None] = queue.Queue(maxsize=2)
     stop = threading.Event()
@@ -212,20 +265,20 @@ def _pipeline(todo: list[Job], process: Callable[[Image], Image], read: Callable
                               name="gantool-writer")
     writer.start()
     pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gantool-decode") if workers else None
-    pending: deque[tuple[Job, cf.Future[Image] | None]] = deque()
+    pending: deque[tuple[Job, cf.Future[tuple[Image, dict[str, Image]]] | None]] = deque()
     upcoming = iter(todo)
     try:
         while True:
             while pool is not None and len(pending) <= workers and (job := next(upcoming, None)):
-                pending.append((job, pool.submit(read, job.item.path)))
+                pending.append((job, pool.submit(read, job)))
             if pool is None and (job := next(upcoming, None)):
                 pending.append((job, None))
             if not pending:
                 break
             job, future = pending.popleft()
             try:
-                image = read(job.item.path) if future is None else future.result()
-                output = process(image)
+                image, companions = read(job) if future is None else future.result()
+                output = process(image, companions) if job.item.companions else process(image)
             except Exception as err:  # one bad file (or one failing computation) never stops the rest
                 run.finish(job, "failed", _one_line(err), advance=True)
                 continue
@@ -247,7 +300,7 @@ def _write_loop(results: queue.Queue, write: Callable[..., Any], quality: int, r
             continue
         job, image = entry
         try:
-            write(job.output, image, bit_depth=image.bit_depth, quality=quality, protect=(job.item.path,))
+            write(job.output, image, bit_depth=image.bit_depth, quality=quality, protect=job.item.all_paths())
         except Exception as err:
             run.finish(job, "failed", _one_line(err), advance=True)
         else:

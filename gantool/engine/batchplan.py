@@ -26,12 +26,21 @@ _GLOB_CHARS = re.compile(r"[*?[]")
 class InputItem:
     """One input image: where it is, where it sits under its input root (mirrored in the output folder),
     the root folder or glob prefix it was found under (None for a named file), and why it cannot be
-    processed (a named file that does not exist, an empty folder ...)."""
+    processed (a named file that does not exist, an empty folder ...).
+
+    ``companions`` holds the files of a multi-input task's other inputs (``{"mask": Path(...)}``, paired
+    by :mod:`gantool.engine.pairing`); empty for single-input tasks.
+    """
 
     path: Path
     relative_path: Path
     root: Path | None = None
     error: str | None = None
+    companions: Mapping[str, Path] = field(default_factory=dict, hash=False)
+
+    def all_paths(self) -> tuple[Path, ...]:
+        """The image and every companion file: what must not be overwritten, and what the journal fingerprints."""
+        return (self.path, *self.companions.values())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,8 +163,10 @@ def plan_outputs(items: Sequence[InputItem], plan: BatchPlan) -> list[Job]:
 
     With ``plan.output`` the input tree is mirrored below it, otherwise each output goes next to its
     input. ``suffix`` is added to the stem and ``ext`` replaces the extension. An output that would be
-    another input, or the output of an earlier item, makes that item fail; an input found inside the
-    output folder (``-r -o`` into the input tree) is skipped so reruns do not feed on their own outputs.
+    one of the item's own input files (its image or a companion such as its mask) refuses the whole plan;
+    one that would be another item's input file, or the output of an earlier item, makes that item fail;
+    an input found inside the output folder (``-r -o`` into the input tree) is skipped so reruns do not
+    feed on their own outputs.
     """
     ext = _normalise_ext(plan.ext)
     out_key = path_key(plan.output) + os.sep if plan.output is not None else None
@@ -163,10 +174,10 @@ def plan_outputs(items: Sequence[InputItem], plan: BatchPlan) -> list[Job]:
     def fed_back(item: InputItem) -> bool:
         return bool(out_key and item.root is not None and path_key(item.path).startswith(out_key))
 
-    inputs = {path_key(i.path) for i in items if i.error is None and not fed_back(i)}
+    inputs = {path_key(p) for i in items if i.error is None and not fed_back(i) for p in i.all_paths()}
     jobs: list[Job] = []
     claimed: dict[str, Path] = {}
-    replaced: list[Path] = []
+    replaced: list[tuple[Path, str]] = []
     for item in items:
         if item.error is not None:
             jobs.append(Job(item, None, error=item.error))
@@ -175,8 +186,9 @@ def plan_outputs(items: Sequence[InputItem], plan: BatchPlan) -> list[Job]:
         folder = item.path.parent if plan.output is None else plan.output / item.relative_path.parent
         output = folder / name
         key = path_key(output)
-        if key == path_key(item.path):
-            replaced.append(item.path)
+        own = {path_key(path): label for label, path in (("input", item.path), *item.companions.items())}
+        if key in own:
+            replaced.append((output, own[key]))
         elif fed_back(item):
             jobs.append(Job(item, output, skip="inside the output folder"))
         elif key in inputs:
@@ -187,7 +199,9 @@ def plan_outputs(items: Sequence[InputItem], plan: BatchPlan) -> list[Job]:
             claimed[key] = item.path
             jobs.append(Job(item, output))
     if replaced:
-        raise OutputError(f"{len(replaced)} output(s) would replace their input (e.g. '{replaced[0]}'); "
+        output, label = replaced[0]
+        what = "their input" if label == "input" else f"their {label} file"
+        raise OutputError(f"{len(replaced)} output(s) would replace {what} (e.g. '{output}'); "
                           "pass -o DIR, --suffix TEXT or another --ext")
     return jobs
 

@@ -10,11 +10,13 @@ journal) and :mod:`~gantool.engine.sampling` (generation verbs). Device and prec
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gantool.engine.batch import BatchResult, run_batch
 from gantool.engine.batchplan import BatchPlan, collect_inputs
+from gantool.engine.pairing import pair_inputs
 from gantool.engine.processor import make_processor, prepare_networks
 from gantool.engine.runtime import Runtime
 from gantool.errors import InputError, UsageError
@@ -25,8 +27,11 @@ if TYPE_CHECKING:
 
 
 def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions, task_options: Any,
-                  inputs: list[str]) -> BatchResult:
+                  inputs: list[str], companions: Mapping[str, str] | None = None) -> BatchResult:
     """Run an image-to-image task over files, folders or globs; raises ``InputError`` if any image failed.
+
+    ``companions`` gives the task's other inputs (``{"mask": "masks/"}``: a file, folder or glob each),
+    paired with the images by :mod:`gantool.engine.pairing`.
 
     The journal's parameter hash covers the task, the model file (path, size, mtime), the task's options
     and the output quality, so changing any of them recomputes on a rerun; device, precision and tiling
@@ -36,7 +41,9 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
         raise UsageError(f"task {spec.name!r} generates images (kind {spec.kind!r}); it takes no input images")
     if not inputs:
         raise InputError("no input images given; pass files, folders or glob patterns")
-    items = collect_inputs(inputs, recursive=options.recursive)
+    companions = dict(companions or {})
+    check_companions(spec, companions)
+    items = pair_inputs(collect_inputs(inputs, recursive=options.recursive), companions)
     with Runtime.from_options(options, distributed=False) as runtime:  # torchrun ranks shard the inputs
         model = load_for_inference(model_path, spec, runtime)
         process = make_processor(model.task, model.networks, task_options, scale=model.scale,
@@ -46,6 +53,20 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
         result = run_batch(items, process, plan, workers=options.workers, description=spec.verb or spec.name)
     result.raise_if_failed()
     return result
+
+
+def check_companions(spec: TaskSpec, companions: Mapping[str, str]) -> None:
+    """Refuse, before anything loads, companions the task does not take and required ones left out."""
+    declared = {item.name: item for item in spec.inputs[1:]}
+    command = spec.verb or spec.name
+    for name in companions:
+        if name not in declared:
+            takes = ", ".join(f"--{n}" for n in declared) or "no other inputs"
+            raise UsageError(f"task {spec.name!r} takes no --{name} input (it takes {takes})")
+    mask = spec.mask_input()
+    for item in declared.values():
+        if item.required and item.name not in companions and item is not mask:
+            raise UsageError(f"'{command}' needs --{item.name} FILE|DIR|GLOB ({item.help or 'required input'})")
 
 
 def inference_params(spec: TaskSpec, model_path: Path, task_options: Any, quality: int) -> dict[str, Any]:

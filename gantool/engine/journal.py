@@ -1,7 +1,9 @@
 """The batch journal: an append-only record of finished items, so a rerun resumes where it stopped.
 
 A JSONL file in the output folder (``.gantool-journal.jsonl``) gets one line per finished item with a
-fingerprint (size and mtime) of its input and output and a hash of the parameters that made it;
+fingerprint (size and mtime) of its input and output and a hash of the parameters that made it; an item
+of a multi-input task also records every companion file (``"companions": {"mask": [path, size, mtime]}``),
+so a changed mask recomputes. Lines without companions (single-input runs) keep their meaning;
 :func:`skip_reason` reads it to decide whether an existing output is still valid (see
 :mod:`gantool.engine.batch` for the rules).
 """
@@ -18,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gantool.engine.batchplan import Job, path_key
+from gantool.engine.batchplan import InputItem, Job, path_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,15 @@ def fingerprint(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_size, info.st_mtime_ns
+
+
+def companion_fingerprints(item: InputItem) -> dict[str, list[Any]]:
+    """``{name: [path key, size, mtime_ns]}`` of an item's companion files, as the journal stores them."""
+    found: dict[str, list[Any]] = {}
+    for name, path in item.companions.items():
+        size, mtime = fingerprint(path) or (None, None)
+        found[name] = [path_key(path), size, mtime]
+    return found
 
 
 class Journal:
@@ -112,7 +123,8 @@ def skip_reason(job: Job, previous: Mapping[tuple[str, str], Mapping[str, Any]],
     if ours and entry is not None:
         same_input = [entry.get("input_size"), entry.get("input_mtime_ns")] == list(
             fingerprint(job.item.path) or ())
-        if same_input and entry.get("params") == phash:
+        same_companions = (entry.get("companions") or {}) == companion_fingerprints(job.item)
+        if same_input and same_companions and entry.get("params") == phash:
             return "done earlier (journal)"
-        return None  # gantool wrote it with other parameters or from an older input: recompute
+        return None  # gantool wrote it with other parameters or from an older input or mask: recompute
     return None if overwrite else "output exists (use --overwrite to replace it)"

@@ -5,7 +5,11 @@ What happens around ``task.predict``, the same for every task:
 - **Gray** (``(H, W, 1)``) inputs are repeated to 3 channels for the network (networks are RGB), and a
   3-channel result is turned back into one channel (Rec. 601 luma), so gray stays gray, unless the task
   sets ``output_gray_for_gray_input = False`` (colourisation).
-- **Alpha** never goes through the network (:mod:`gantool.image.alpha`).
+- **Alpha** never goes through the network (:mod:`gantool.image.alpha`); each input's ``alpha`` policy
+  (:class:`~gantool.plugin.spec.InputSpec`) says whether it is filled and re-attached (``keep``), ignored
+  (``drop``) or becomes the task's mask input (``as-mask``).
+- **Several inputs** (an image and its mask): ``predict`` gets a dict of tensors keyed by input name, all
+  tiled in lockstep (:func:`network_inputs`).
 - **Tiling**: ``predict`` runs tile by tile, ``postprocess`` once on the stitched image; the tile comes
   from a :class:`~gantool.engine.tileplan.TilePlan`; out-of-memory halves the tile and retries.
 - **Instance norm** in a tiled run uses statistics measured once on the whole image
@@ -15,7 +19,7 @@ What happens around ``task.predict``, the same for every task:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -25,10 +29,12 @@ from gantool.engine.normstats import whole_image_norm_statistics
 from gantool.engine.runtime import Runtime, tune_cpu_allocator
 from gantool.engine.tileplan import TilePlan, plan_tiles
 from gantool.engine.tiling import tiled_apply_with_backoff
+from gantool.errors import InputError
 from gantool.image.alpha import fill_transparent, resize_alpha
 from gantool.image.color import LUMA
 from gantool.image.io import Image
 from gantool.image.tensor import hwc_array, to_tensor
+from gantool.plugin.spec import InputSpec, mask_input
 
 if TYPE_CHECKING:
     from gantool.plugin.task import Task
@@ -36,13 +42,22 @@ if TYPE_CHECKING:
 
 
 def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: Any, *, scale: int,
-                   tile: int | None | TilePlan, overlap: int, runtime: Runtime) -> Callable[[Image], Image]:
+                   tile: int | None | TilePlan, overlap: int, runtime: Runtime,
+                   inputs: Sequence[InputSpec] | None = None) -> Callable[..., Image]:
     """The batch pipeline's ``process``: one decoded image in, one result image out (CPU arrays).
 
     The networks must already be on ``runtime.device`` in eval mode and in the runtime's memory format
     (:func:`prepare_networks`; ``load_model`` + ``_load`` do that). ``tile`` is :func:`resolve_tile`'s
     answer (``None`` for auto, which measures the network once here) or a ready :class:`TilePlan`.
+
+    ``inputs`` are the task's named inputs (default: ``task.spec.inputs``, or one RGB image). With one,
+    ``process(image)`` hands ``predict`` one ``(1, 3, H, W)`` tensor, as always. With several, it is
+    ``process(image, companions)`` (``companions``: the other inputs' images by name, each of the image's
+    size) and ``predict`` gets a dict of ``(1, C, H, W)`` tensors keyed by input name, tiled in lockstep.
     """
+    specs = tuple(inputs) if inputs is not None else task_inputs(task)
+    primary, several = specs[0], len(specs) > 1
+    masks = {spec.name for spec in specs[1:] if spec.channels == 1}  # shrunk so holes survive (normstats)
     keep_gray = bool(getattr(task, "output_gray_for_gray_input", True))
     tileable = bool(getattr(task, "tileable", True))  # False: predict sees the whole image (pix2pix, colorize)
     postprocess = getattr(task, "postprocess", None)
@@ -50,24 +65,32 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
     if runtime.device.type == "cpu":
         tune_cpu_allocator()  # Runtime.from_options did it already; a hand-built Runtime did not
 
-    def on_tile(x: torch.Tensor) -> torch.Tensor:
+    def on_tile(x: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
         # The tile stays NCHW: channels_last weights make each conv compute in channels_last anyway (PyTorch
         # picks it when input or weight has it), and ops on the image itself, such as a bicubic skip, are
         # faster in NCHW (146 vs 216 ms from 512 to 2048 pixels; the compact x4 model gained 2-5% overall).
+        x = x.contiguous() if isinstance(x, torch.Tensor) else {k: v.contiguous() for k, v in x.items()}
         with runtime.autocast():
-            y = task.predict(nets, x.contiguous(), task_options)
+            y = task.predict(nets, x, task_options)
         return y.float()
 
-    plan = tile if isinstance(tile, TilePlan) else plan_tiles(tile, on_tile, scale=scale, runtime=runtime)
+    def probe(x: torch.Tensor) -> torch.Tensor:  # --tile auto measures on an RGB probe: give each input one
+        return on_tile({spec.name: x[:, : spec.channels] for spec in specs}) if several else on_tile(x)
 
-    def process(image: Image) -> Image:
+    plan = tile if isinstance(tile, TilePlan) else plan_tiles(tile, probe, scale=scale, runtime=runtime)
+
+    def process(image: Image, companions: Mapping[str, Image] | None = None) -> Image:
         size = (image.height, image.width)
         tile_side = plan.tile_for(*size, scale=scale, overlap=overlap) if tileable else 0
-        x = network_input(image)
+        if several:
+            x: torch.Tensor | dict[str, torch.Tensor] = network_inputs(image, companions or {}, specs)
+        else:
+            x = network_input(image) if primary.alpha == "keep" else to_tensor(image.rgb())
         with torch.inference_mode():
             tiled = 0 < tile_side < max(size)
-            statistics = (whole_image_norm_statistics(nets, lambda small: on_tile(small.to(runtime.device)), x,
-                                                      max_side=tile_side) if tiled else contextlib.nullcontext())
+            statistics = (whole_image_norm_statistics(nets, lambda small: on_tile(_to_device(small, runtime)), x,
+                                                      max_side=tile_side, masks=masks)
+                          if tiled else contextlib.nullcontext())
             with statistics:  # instance norm: one set of statistics for all tiles of the image
                 y = tiled_apply_with_backoff(on_tile, x, scale=scale, tile=tile_side, overlap=overlap,
                                              device=runtime.device, out_dtype=torch.float32)
@@ -77,9 +100,16 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
             color = hwc_array(y)  # a view of y, not a copy
         if image.is_gray and keep_gray and color.shape[2] == 3:
             color = (color @ LUMA)[..., None]
-        return Image(color, resize_alpha(image.alpha, color.shape[:2]), image.bit_depth)
+        alpha = image.alpha if primary.alpha == "keep" else None  # "drop" and "as-mask" give opaque outputs
+        return Image(color, resize_alpha(alpha, color.shape[:2]), image.bit_depth)
 
     return process
+
+
+def task_inputs(task: Any) -> tuple[InputSpec, ...]:
+    """The task's declared inputs; one RGB ``image`` for a task object without a card (tests, benchmarks)."""
+    declared = getattr(getattr(task, "spec", None), "inputs", None)
+    return tuple(declared) if declared else (InputSpec("image"),)
 
 
 def network_input(image: Image) -> torch.Tensor:
@@ -89,6 +119,52 @@ def network_input(image: Image) -> torch.Tensor:
         with torch.inference_mode():
             x = fill_transparent(x, to_tensor(image.alpha))
     return x
+
+
+def network_inputs(image: Image, companions: Mapping[str, Image],
+                   specs: Sequence[InputSpec]) -> dict[str, torch.Tensor]:
+    """A multi-input task's tensors by input name, each ``(1, C, H, W)`` with ``C`` from its spec.
+
+    The primary image's alpha fills the task's mask input when no file was given for it and the image
+    says ``alpha="as-mask"`` (``1 - alpha``: transparent = 1 = hole). A required input that is still
+    missing, or a companion of another size than the image, raises ``InputError`` (that item fails).
+    """
+    primary, *others = specs
+    found = {primary.name: input_tensor(image, primary)}
+    mask = mask_input(tuple(specs))
+    for spec in others:
+        source = companions.get(spec.name)
+        if source is None:
+            if spec is mask and image.alpha is not None:
+                found[spec.name] = 1.0 - to_tensor(image.alpha)
+            elif spec.required:
+                hint = ", or an image with transparent areas" if spec is mask else ""
+                raise InputError(f"no {spec.name} for this image (pass --{spec.name} FILE|DIR|GLOB{hint})")
+            continue
+        if (source.height, source.width) != (image.height, image.width):
+            raise InputError(f"the {spec.name} is {source.width}x{source.height} pixels but the image is "
+                             f"{image.width}x{image.height}; they must match")
+        found[spec.name] = input_tensor(source, spec)
+    return found
+
+
+def input_tensor(image: Image, spec: InputSpec) -> torch.Tensor:
+    """One input as its spec wants it: ``(1, 3, H, W)`` RGB (gray repeated) or ``(1, 1, H, W)`` (RGB reduced
+    to Rec. 601 luma); transparent pixels filled from visible ones unless the spec drops alpha."""
+    if spec.channels == 3:
+        x = to_tensor(image.rgb())
+    else:
+        x = to_tensor(image.color if image.is_gray else (image.color @ LUMA)[..., None])
+    if image.alpha is not None and spec.alpha != "drop":
+        with torch.inference_mode():
+            x = fill_transparent(x, to_tensor(image.alpha))
+    return x
+
+
+def _to_device(x: torch.Tensor | Mapping[str, torch.Tensor], runtime: Runtime) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.to(runtime.device)
+    return {name: tensor.to(runtime.device) for name, tensor in x.items()}
 
 
 def prepare_networks(networks: Mapping[str, nn.Module], runtime: Runtime) -> dict[str, nn.Module]:

@@ -8,13 +8,17 @@ with a raised cosine to 1, and stays 1 along the image's outer border (so edges 
 weighted sum is divided by the sum of weights. For a network whose receptive radius is at most
 ``overlap // 4`` input pixels the tiled result equals the untiled one up to float rounding; beyond that,
 the blend hides the (small) differences.
+
+A task with several aligned inputs (an image and its mask) is tiled in lockstep: ``image`` may be a dict
+of ``(B, C_i, H, W)`` tensors, every one is sliced with the same window, and ``fn`` gets the dict of slices.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -27,9 +31,39 @@ class TilingOutOfMemoryError(GantoolError):
     """Even the smallest tile ran out of memory, so tiled inference gave up."""
 
 
+#: What a tiled function takes: one ``(B, C, H, W)`` tensor, or a dict of aligned ones (same B, H, W).
+Inputs = Tensor | Mapping[str, Tensor]
+
+
+def _reference(image: Tensor | Mapping[str, Tensor]) -> Tensor:
+    """The tensor whose batch, size, device and dtype stand for all inputs; checks that they align."""
+    if isinstance(image, Tensor):
+        tensors = {"image": image}
+    elif isinstance(image, Mapping) and image and all(isinstance(t, Tensor) for t in image.values()):
+        tensors = dict(image)
+    else:
+        raise ValueError(f"tiled_apply expects a tensor or a non-empty dict of tensors, got {type(image).__name__}")
+    first = next(iter(tensors.values()))
+    for name, tensor in tensors.items():
+        if tensor.ndim != 4:
+            raise ValueError(f"tiled_apply expects (B, C, H, W) inputs, got {name} of shape {tuple(tensor.shape)}")
+        if (tensor.shape[0], *tensor.shape[-2:]) != (first.shape[0], *first.shape[-2:]) or (
+                tensor.device != first.device):
+            shapes = ", ".join(f"{n} {tuple(t.shape)} on {t.device}" for n, t in tensors.items())
+            raise ValueError(f"tiled_apply needs aligned inputs (same batch, height, width, device); got {shapes}")
+    return first
+
+
+def _each(image: Inputs, fn: Callable[[Tensor], Tensor]) -> Inputs:
+    """``fn`` applied to the tensor, or to every tensor of the dict."""
+    if isinstance(image, Tensor):
+        return fn(image)
+    return {name: fn(tensor) for name, tensor in image.items()}
+
+
 def tiled_apply(
-    fn: Callable[[Tensor], Tensor],
-    image: Tensor,
+    fn: Callable[[Any], Tensor],
+    image: Inputs,
     *,
     scale: int = 1,
     tile: int = 0,
@@ -45,8 +79,10 @@ def tiled_apply(
     a GPU).
 
     Args:
-        fn: Maps ``(B, C, h, w)`` to ``(B, C', h * scale, w * scale)`` for any ``h, w``.
-        image: ``(B, C, H, W)`` floating-point batch; every tile keeps the whole batch.
+        fn: Maps ``(B, C, h, w)`` to ``(B, C', h * scale, w * scale)`` for any ``h, w`` (or a dict of such
+            slices, when ``image`` is a dict).
+        image: ``(B, C, H, W)`` floating-point batch; every tile keeps the whole batch. Or a dict of such
+            tensors with the same ``B, H, W`` (channels may differ), all sliced with the same windows.
         scale: Integer upscaling factor of ``fn``.
         tile: Tile side in input pixels; 0 (or a tile covering the image) means one call on the whole image.
         overlap: Minimum overlap between neighbouring tiles in input pixels; must be smaller than ``tile``.
@@ -59,34 +95,34 @@ def tiled_apply(
     Raises:
         ValueError: On a malformed image or arguments, or when ``fn`` returns the wrong shape.
     """
-    if image.ndim != 4:
-        raise ValueError(f"tiled_apply expects a (B, C, H, W) image, got shape {tuple(image.shape)}")
+    reference = _reference(image)
     if scale < 1 or tile < 0 or overlap < 0:
         raise ValueError(f"need scale >= 1, tile >= 0, overlap >= 0; got {scale=}, {tile=}, {overlap=}")
-    device = image.device if device is None else torch.device(device)
-    out_dtype = image.dtype if out_dtype is None else out_dtype
-    height, width = image.shape[-2:]
+    home = reference.device
+    device = home if device is None else torch.device(device)
+    out_dtype = reference.dtype if out_dtype is None else out_dtype
+    height, width = reference.shape[-2:]
     with torch.no_grad():
         if tile == 0 or (height <= tile and width <= tile):
-            out = fn(image.to(device))
-            _check_output(out, image, height, width, scale)
-            return out.to(image.device, out_dtype)
+            out = fn(_each(image, lambda t: t.to(device)))
+            _check_output(out, reference, height, width, scale)
+            return out.to(home, out_dtype)
         if overlap >= tile:
             raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
         th, tw = min(tile, height), min(tile, width)
         ys, xs = _tile_starts(height, tile, overlap), _tile_starts(width, tile, overlap)
-        wys = [_window(y, th, height, scale, overlap).to(image.device) for y in ys]
-        wxs = [_window(x, tw, width, scale, overlap).to(image.device) for x in xs]
+        wys = [_window(y, th, height, scale, overlap).to(home) for y in ys]
+        wxs = [_window(x, tw, width, scale, overlap).to(home) for x in xs]
         acc: Tensor | None = None
         for y, wy in zip(ys, wys, strict=True):
             for x, wx in zip(xs, wxs, strict=True):
-                part = image[..., y : y + th, x : x + tw]
-                out = fn(part.to(device))
-                _check_output(out, part, th, tw, scale)
-                out = out.to(image.device, torch.float32)
+                part = _each(image, _window_of(y, x, th, tw, device))
+                out = fn(part)
+                _check_output(out, reference, th, tw, scale)
+                out = out.to(home, torch.float32)
                 if acc is None:
                     shape = (*out.shape[:2], height * scale, width * scale)
-                    acc = torch.zeros(shape, dtype=torch.float32, device=image.device)
+                    acc = torch.zeros(shape, dtype=torch.float32, device=home)
                 acc[..., y * scale : (y + th) * scale, x * scale : (x + tw) * scale] += out * wy[:, None] * wx
                 del out
         assert acc is not None
@@ -97,8 +133,8 @@ def tiled_apply(
 
 
 def tiled_apply_with_backoff(
-    fn: Callable[[Tensor], Tensor],
-    image: Tensor,
+    fn: Callable[[Any], Tensor],
+    image: Inputs,
     *,
     scale: int = 1,
     tile: int = 0,
@@ -123,7 +159,8 @@ def tiled_apply_with_backoff(
     Raises:
         TilingOutOfMemoryError: When even ``min_tile`` runs out of memory (chained to the original error).
     """
-    largest = max(image.shape[-2:])
+    reference = _reference(image)
+    largest = max(reference.shape[-2:])
     current = min(tile, largest) if tile > 0 else largest
     while True:
         try:
@@ -142,8 +179,8 @@ def tiled_apply_with_backoff(
                 raise
             if current <= min_tile:
                 raise TilingOutOfMemoryError(
-                    f"Out of memory even with {current}px tiles (image {tuple(image.shape)}, scale {scale}, "
-                    f"device {device or image.device}). Free memory on that device, run on another one "
+                    f"Out of memory even with {current}px tiles (image {tuple(reference.shape)}, scale {scale}, "
+                    f"device {device or reference.device}). Free memory on that device, run on another one "
                     f"(e.g. the CPU), or use a smaller model."
                 ) from err
         # Retry outside the except block, so the traceback (and the tensors its frames hold) is freed first.
@@ -160,6 +197,11 @@ def is_out_of_memory(err: BaseException) -> bool:
     if isinstance(err, torch.OutOfMemoryError | MemoryError):
         return True
     return isinstance(err, RuntimeError) and any(text in str(err) for text in _OOM_MESSAGES)
+
+
+def _window_of(y: int, x: int, height: int, width: int, device: torch.device) -> Callable[[Tensor], Tensor]:
+    """Cuts the same window out of every input (lockstep) and moves it to ``device``."""
+    return lambda tensor: tensor[..., y : y + height, x : x + width].to(device)
 
 
 def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -199,11 +241,12 @@ def _weight_sum(starts: list[int], windows: list[Tensor], scale: int) -> Tensor:
     return total
 
 
-def _check_output(out: Tensor, inp: Tensor, h: int, w: int, scale: int) -> None:
-    expected = (inp.shape[0], h * scale, w * scale)
-    if out.ndim != 4 or (out.shape[0], *out.shape[-2:]) != expected:
+def _check_output(out: Tensor, reference: Tensor, h: int, w: int, scale: int) -> None:
+    expected = (reference.shape[0], h * scale, w * scale)
+    if not isinstance(out, Tensor) or out.ndim != 4 or (out.shape[0], *out.shape[-2:]) != expected:
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(
-            f"fn mapped a {tuple(inp.shape)} input to {tuple(out.shape)}; expected "
+            f"fn mapped a {(reference.shape[0], reference.shape[1], h, w)} input to {shape}; expected "
             f"({expected[0]}, C', {expected[1]}, {expected[2]}). Is scale={scale} right?"
         )
 

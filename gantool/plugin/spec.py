@@ -10,12 +10,62 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal
 
 TaskKind = Literal["image-to-image", "sample"]
+#: What happens to an input's alpha channel; see :class:`InputSpec`.
+AlphaPolicy = Literal["keep", "as-mask", "drop"]
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+_INPUT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Names an input may not take: the command's own parameters (the common options are checked too).
+RESERVED_INPUT_NAMES = frozenset({"ctx", "inputs", "config"})
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One named input of an image-to-image task; the first one of a task is its primary image.
+
+    The primary image comes from the command's positional arguments (files, folders, globs); every other
+    input becomes an option ``--NAME FILE|DIR|GLOB`` whose files are paired with the images (see
+    ``docs/plugins.md``, "Tasks with several inputs"). All inputs of one item have the same pixel size.
+
+    Attributes:
+        name: Lowercase identifier (``mask``): the key in the dict ``Task.predict`` receives, and the flag.
+        help: One line for ``--help`` (the flag's help).
+        channels: 3 for an RGB tensor (gray files are repeated), 1 for a one-channel tensor such as a mask
+            (an RGB file is reduced to Rec. 601 luma).
+        required: Whether every item needs this input. An optional one left off the command line is absent
+            from the dict ``predict`` receives.
+        alpha: What the input's alpha channel means. ``"keep"``: transparent pixels are filled from their
+            visible neighbours before the network sees them and, for the primary image, the alpha is
+            re-attached to the output (today's behaviour). ``"drop"``: alpha is ignored and the output is
+            opaque. ``"as-mask"`` (primary image only): where no file is given for the task's one-channel
+            input, ``1 - alpha`` becomes that input (transparent = 1 = hole), and the output is opaque.
+    """
+
+    name: str
+    help: str = ""
+    _: KW_ONLY
+    channels: int = 3
+    required: bool = True
+    alpha: AlphaPolicy = "keep"
+
+    def problems(self) -> list[str]:
+        """Every reason this input declaration is unusable, all at once (empty when valid)."""
+        found: list[str] = []
+        if not isinstance(self.name, str) or not _INPUT_NAME_PATTERN.match(self.name):
+            found.append(f"input name {self.name!r} must be a lowercase identifier (letters, digits, '_')")
+        if not isinstance(self.help, str):
+            found.append(f"input {self.name!r}: help must be a string")
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            found.append(f"input {self.name!r}: channels must be 3 (RGB) or 1 (e.g. a mask), got {self.channels!r}")
+        if not isinstance(self.required, bool):
+            found.append(f"input {self.name!r}: required must be True or False")
+        if self.alpha not in ("keep", "as-mask", "drop"):
+            found.append(f"input {self.name!r}: alpha must be 'keep', 'as-mask' or 'drop', got {self.alpha!r}")
+        return found
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +92,9 @@ class TaskSpec:
         inference_networks: Networks that get EMA, are exported, and are loaded for inference. Only the
             default of ``Task.inference_network_names()``, which a task overrides when its options decide
             them (one generator per pyramid level); the model file records the names it holds.
+        inputs: The named inputs of an image-to-image task, primary image first. The default, one RGB
+            ``image``, is every single-input task: its ``predict`` receives one tensor. With more than one,
+            ``predict`` receives a dict of tensors keyed by input name.
 
     The card is cheap, static and shared by every model of the task; anything that can differ between two
     models of one task (scale, network list, classes) belongs to the ``Task``, which is rebuilt from each
@@ -58,6 +111,7 @@ class TaskSpec:
     kind: TaskKind = "image-to-image"
     default_weights: str | None = None
     inference_networks: tuple[str, ...] = ("generator",)
+    inputs: tuple[InputSpec, ...] = (InputSpec("image"),)
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -84,7 +138,41 @@ class TaskSpec:
             found.append(f"kind must be 'image-to-image' or 'sample', got {self.kind!r}")
         if not self.inference_networks or not all(isinstance(n, str) for n in self.inference_networks):
             found.append("inference_networks must be a non-empty tuple of network names")
+        found += self._input_problems()
         return found
+
+    def _input_problems(self) -> list[str]:
+        if not isinstance(self.inputs, tuple) or not self.inputs or not all(
+                isinstance(i, InputSpec) for i in self.inputs):
+            return [f"inputs must be a non-empty tuple of InputSpec, got {self.inputs!r}"]
+        found = [problem for spec in self.inputs for problem in spec.problems()]
+        names = [spec.name for spec in self.inputs]
+        found += [f"input name {name!r} is used twice" for name in sorted({n for n in names if names.count(n) > 1})]
+        primary, companions = self.inputs[0], self.inputs[1:]
+        if primary.channels != 3 or not primary.required:
+            found.append(f"the first input ({primary.name!r}) is the primary image: it must be required and "
+                         "have 3 channels")
+        reserved = RESERVED_INPUT_NAMES | _common_option_names()
+        found += [f"input name {name!r} is reserved by gantool (a common option or parameter)"
+                  for name in names if name in reserved]
+        if self.infer_options is not None and dataclasses.is_dataclass(self.infer_options):
+            options = {field.name for field in dataclasses.fields(self.infer_options)}
+            found += [f"input {spec.name!r} clashes with option {self.infer_options.__name__}.{spec.name}; "
+                      "rename one" for spec in companions if spec.name in options]
+        found += [f"input {spec.name!r}: alpha 'as-mask' is for the primary image only" for spec in companions
+                  if spec.alpha == "as-mask"]
+        if primary.alpha == "as-mask":
+            masks = [spec.name for spec in companions if spec.channels == 1]
+            if len(masks) != 1:
+                found.append(f"input {primary.name!r}: alpha 'as-mask' needs exactly one 1-channel input to "
+                             f"fill, found {len(masks)}")
+        if len(self.inputs) > 1 and self.kind != "image-to-image":
+            found.append("only image-to-image tasks take inputs")
+        return found
+
+    def mask_input(self) -> InputSpec | None:
+        """The one-channel input the primary image's alpha fills (``alpha="as-mask"``), or None."""
+        return mask_input(self.inputs)
 
     def default_weights_for(self, infer_options: Any | None) -> str | None:
         """The default model name, with ``{field}`` placeholders filled from the inference options."""
@@ -112,6 +200,21 @@ class TaskSpec:
         if options is None:
             return {}
         return {f.name: _field_default(f) for f in dataclasses.fields(options)}
+
+
+def mask_input(inputs: tuple[InputSpec, ...]) -> InputSpec | None:
+    """Of a task's inputs, the one-channel one that the primary image's alpha fills when it has
+    ``alpha="as-mask"`` (and no file is given for it), or None."""
+    if not inputs or inputs[0].alpha != "as-mask":
+        return None
+    return next((spec for spec in inputs[1:] if spec.channels == 1), None)
+
+
+def _common_option_names() -> frozenset[str]:
+    """Fields of the options every image verb has (``--model``, ``--tile`` ...): an input may not take them."""
+    from gantool.plugin.common import InferenceOptions  # import here: common imports this module's users
+
+    return frozenset(field.name for field in dataclasses.fields(InferenceOptions))
 
 
 def _field_default(field: dataclasses.Field) -> Any:

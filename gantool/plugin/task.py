@@ -17,7 +17,8 @@ method                         override?  default
 ``build_dataset``              to train   (none) a map-style dataset of dicts of tensors
 ``training_step``              to train   (none) the GAN update order through ``TrainStep``
 ``visualize``                  may        ``[]`` rows of the sample grid
-``predict``                    may        ``networks[inference_network_names()[0]](image)``
+``predict``                    may        ``networks[inference_network_names()[0]](image)`` (several
+                                          inputs: their tensors concatenated along channels, in order)
 ``postprocess``                may        identity; runs once on the stitched image, after tiling
 ``sample``                     to sample  (none) ``kind="sample"`` tasks: ``(count, C, H, W)`` from noise
 ``class_names``                may        ``()`` (unconditional); class labels ``--class`` accepts
@@ -40,6 +41,7 @@ the model file (``gantool.scale``, ``gantool.inference_networks``) and loading r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,14 +219,28 @@ class Task:
 
     # --------------------------------------------------------------------------------------- inference
 
-    def predict(self, networks: dict[str, nn.Module], image: Tensor, options: Any | None = None) -> Tensor:
-        """Inference on one batch or tile: ``(B, C, H, W)`` RGB float in [0, 1] to ``(B, C', H*s, W*s)``.
+    def predict(self, networks: dict[str, nn.Module], image: Tensor | dict[str, Tensor],
+                options: Any | None = None) -> Tensor:
+        """Inference on one batch or tile: ``(B, 3, H, W)`` RGB float in [0, 1] to ``(B, C', H*s, W*s)``.
 
         ``options`` is an instance of ``spec.infer_options`` (or ``None``). Must be fully convolutional
         in the spatial sense so that tiled inference is valid (``s`` is :attr:`scale`).
+
+        **Several inputs.** A task whose card declares more than one input (``TaskSpec.inputs``, e.g.
+        ``image`` + ``mask``) receives ``image`` as a ``dict[str, Tensor]`` keyed by input name instead:
+        each ``(B, C, H, W)`` float in [0, 1] with ``C`` from its :class:`~gantool.plugin.spec.InputSpec`
+        (3: RGB, 1: one channel, a mask's holes are 1), all of the same ``H, W`` and, when tiled, the same
+        window of the image. An optional input not given is absent from the dict. The default
+        implementation concatenates the inputs along channels, in declared order, and runs the first
+        inference network on that.
         """
         del options
-        return networks[self.inference_network_names()[0]](image)
+        network = networks[self.inference_network_names()[0]]
+        if isinstance(image, Mapping):
+            import torch
+
+            return network(torch.cat([image[item.name] for item in self.spec.inputs if item.name in image], dim=1))
+        return network(image)
 
     def postprocess(self, output: Tensor, source_size: tuple[int, int], options: Any | None = None) -> Tensor:
         """Whole-image step of inference: runs once on the stitched full image, after tiling (default: identity).
