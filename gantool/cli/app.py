@@ -89,8 +89,8 @@ def _drop_clashes(app: typer.Typer, known: set[int], prefix: str = "") -> list[s
 def _remove_additions_of(app: typer.Typer, module_name: str) -> int:
     """Remove the commands with a callback defined in ``module_name`` (or below it), also inside sub-apps.
 
-    A sub-app shared by several plugins (``gantool eval``) keeps the other plugins' commands; a sub-app
-    left empty, or whose own callback came from the module, goes.
+    A sub-app shared by several plugins keeps the other plugins' commands; a sub-app that the removal left
+    empty, or whose own callback came from the module, goes (one that was empty before stays).
     """
 
     def from_module(function: Any) -> bool:
@@ -107,10 +107,11 @@ def _remove_additions_of(app: typer.Typer, module_name: str) -> int:
         if sub_app is None:
             kept_groups.append(group)
             continue
-        removed += _remove_additions_of(sub_app, module_name)
+        removed_inside = _remove_additions_of(sub_app, module_name)
+        removed += removed_inside
         own_callback = getattr(sub_app.registered_callback, "callback", None)
-        if (own_callback is not None and from_module(own_callback)) or not (
-                sub_app.registered_commands or sub_app.registered_groups):
+        if (own_callback is not None and from_module(own_callback)) or (removed_inside and not (
+                sub_app.registered_commands or sub_app.registered_groups)):
             removed += 1
             continue
         kept_groups.append(group)

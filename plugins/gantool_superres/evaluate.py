@@ -23,7 +23,7 @@ from gantool import EvalColumn, EvalContext, EvalResult
 from gantool.errors import InputError, UsageError
 from gantool.lib.metrics import mean_row, to_8bit
 from gantool_superres.metrics import psnr_y, ssim_y
-from gantool_superres.options import SuperResEvalOptions
+from gantool_superres.options import EVAL_TILE_OVERLAP, SuperResEvalOptions
 from gantool_superres.resize import imresize
 
 if TYPE_CHECKING:
@@ -125,5 +125,5 @@ def _run(generator: nn.Module, lr: Tensor, scale: int, device: torch.device, til
     dtype = parameter.dtype if parameter is not None else torch.float32
     with torch.no_grad():
         out = tiled_apply(lambda x: generator(x.to(dtype)).float(), lr.float(), scale=scale, tile=tile,
-                          device=device)
+                          overlap=EVAL_TILE_OVERLAP, device=device)
     return out.cpu().clamp(0, 1)

@@ -20,6 +20,8 @@ GanLoss = Literal["vanilla", "relativistic"]
 Degradation = Literal["bicubic", "realistic"]
 
 SCALES = (2, 3, 4)
+#: Overlap of the tiles of ``eval superres --tile`` (the tiler's default), in input pixels.
+EVAL_TILE_OVERLAP = 16
 #: Residual blocks per architecture when ``--blocks`` is not given (compact: conv layers in the body).
 DEFAULT_BLOCKS = {"compact": 12, "srresnet": 16, "rrdb": 23}
 #: Learning rate per stage when ``--lr`` is not given (ESRGAN: 2e-4 for PSNR pretraining, 1e-4 for the GAN).
@@ -51,8 +53,14 @@ class SuperResEvalOptions:
     tile: int = flag(0, "Tile size in input pixels (0: whole images).", min=0)
 
     def __post_init__(self) -> None:
+        problems = []
         if self.scale is not None and self.scale not in SCALES:
-            raise UsageError(f"--scale must be 2, 3 or 4, got {self.scale}")
+            problems.append(f"--scale must be 2, 3 or 4, got {self.scale}")
+        if 0 < self.tile <= EVAL_TILE_OVERLAP:
+            problems.append(f"--tile must be 0 (whole images) or larger than the {EVAL_TILE_OVERLAP}-pixel tile "
+                            f"overlap, got {self.tile}")
+        if problems:
+            raise UsageError("; ".join(problems))
 
 
 @dataclass(kw_only=True)
