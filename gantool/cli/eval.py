@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import warnings
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -79,7 +80,7 @@ def add_eval_command(eval_app: typer.Typer, system: PluginSystem, spec: TaskSpec
 
 
 def choose_model(system: PluginSystem, spec: TaskSpec, model: str | None,
-                 values: dict[str, Any]) -> tuple[TaskSpec, Any]:
+                 values: dict[str, Any]) -> tuple[TaskSpec, Path | None]:
     """The task and model file to evaluate: ``(spec, None)`` for a baseline-only run without ``--model``."""
     if model is None and spec.eval_without_model:
         return system.registry.get(spec.name), None
