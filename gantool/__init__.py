@@ -6,8 +6,8 @@ This module is imported by every CLI call, so it must stay cheap: no torch, no c
 :mod:`gantool.plugin.hookspecs` covers, is:
 
 - the names re-exported here (``__all__``): the hook marker, the task card and its ``InputSpec``, the
-  ``Task`` base class (and the ``SampleRequest`` its ``sample`` receives), ``flag()`` for option fields and
-  the error classes;
+  ``Task`` base class (and the ``SampleRequest`` its ``sample`` receives), ``flag()`` for option fields,
+  the evaluation result types and the error classes;
 - the modules listed in :data:`PUBLIC_MODULES`: the shared building blocks (``gantool.lib.*``), image
   conventions (``gantool.image.*``), the training-step handle and the test kit.
 
@@ -27,6 +27,7 @@ from gantool.errors import (
     TrainingError,
     UsageError,
 )
+from gantool.plugin.evaluation import EvalColumn, EvalContext, EvalResult
 from gantool.plugin.hookspecs import hookimpl
 from gantool.plugin.options import flag
 from gantool.plugin.spec import InputSpec, TaskSpec
@@ -36,6 +37,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "EvalColumn",
+    "EvalContext",
+    "EvalResult",
     "GantoolError",
     "InputError",
     "InputSpec",

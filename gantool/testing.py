@@ -3,8 +3,9 @@
 The toy task (``TOY_SPEC``, implemented by :class:`ToyTask`) is a complete, real GAN in miniature: a
 two-layer conv "generator" learns to brighten images (target ``sqrt(x)``) against a tiny conv critic,
 with an LSGAN + L1 loss, instance noise drawn from the global RNG, and a one-image history pool kept in
-``state_dict``. Its data is synthetic, so it needs no files. gantool's own engine tests use it; it is
-also a short, working example of a ``Task``.
+``state_dict``. Its data is synthetic, so it needs no files; its ``evaluate`` (``gantool eval toy``) scores
+a folder of images against the same target. gantool's own engine tests use it; it is also a short,
+working example of a ``Task``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 from torch.utils.data import Dataset
 
-from gantool import flag
+from gantool import EvalColumn, EvalContext, EvalResult, flag
+from gantool.errors import InputError
 from gantool.plugin.common import TrainingOptions
 from gantool.plugin.spec import TaskSpec
 from gantool.plugin.task import Task
@@ -73,6 +75,16 @@ class ToyTrainOptions:
     interrupt_at_step: int = flag(-1, "Raise KeyboardInterrupt at this 0-based step, once (tests).")
 
 
+@dataclass(kw_only=True)
+class ToyEvalOptions:
+    """Mean absolute error against the square root of each image (the toy's target), model vs unchanged input.
+
+    DATA is a folder of images. Without --model only the unchanged input (the baseline) is measured.
+    """
+
+    limit: int = flag(0, "Score only the first N images, by name (0: all).", min=0)
+
+
 _TOY_DEFAULTS = ToyTrainOptions()
 
 TOY_SPEC = TaskSpec(
@@ -82,7 +94,12 @@ TOY_SPEC = TaskSpec(
     implementation="gantool.testing:ToyTask",
     train_options=ToyTrainOptions,
     scale=1,
+    eval_options=ToyEvalOptions,
+    eval_without_model=True,
 )
+
+TOY_EVAL_COLUMNS = (EvalColumn(name="input_l1", header="input L1", format=".4f"),
+                    EvalColumn(name="model_l1", header="model L1", format=".4f"))
 
 
 class ToyGenerator(nn.Module):
@@ -172,6 +189,30 @@ class ToyTask(Task):
 
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
         return [batch["input"], networks["generator"](batch["input"]).clamp(0, 1), batch["target"]]
+
+    def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
+                 context: EvalContext) -> EvalResult:
+        """L1 to the target ``sqrt(x)`` of the input (the baseline) and of the generator's output, per image.
+
+        Rows are dicts here (a dataclass works too); ``mean_row`` adds the mean.
+        """
+        from gantool.lib.data import list_images, load_image
+        from gantool.lib.metrics import mean_row
+
+        paths = list_images(data)
+        limit = getattr(options, "limit", 0)
+        rows = []
+        for path in paths[:limit] if limit else paths:
+            image = load_image(path)[None]
+            target = image.sqrt()
+            row = {"image": path.stem, "input_l1": float((image - target).abs().mean()), "model_l1": None}
+            if networks is not None:
+                output = networks["generator"](image.to(context.device)).clamp(0, 1).float().cpu()
+                row["model_l1"] = float((output - target).abs().mean())
+            rows.append(row)
+        if not rows:
+            raise InputError(f"no images in '{data}'")
+        return EvalResult(rows=[*rows, mean_row(rows)], columns=TOY_EVAL_COLUMNS)
 
     def export_metadata(self) -> dict[str, str]:
         return {**super().export_metadata(),

@@ -263,7 +263,8 @@ PROBE = (
 )
 
 
-@pytest.mark.parametrize("args", [["--help"], ["plugins", "list"], ["models", "list"], ["train", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["plugins", "list"], ["models", "list"], ["train", "--help"],
+                                  ["eval", "--help"], ["eval", "superres", "--help"]])
 def test_listing_commands_do_not_import_torch(args, plugin_dist, task_source):
     site = plugin_dist("gantool-shine", {"shine": "shine_plugin"}, {"shine_plugin": task_source()})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}

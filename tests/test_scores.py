@@ -1,4 +1,4 @@
-"""gantool.lib.metrics: the pieces every ``gantool eval TASK`` shares."""
+"""gantool.lib.metrics: the pieces every ``Task.evaluate`` shares, and the table the CLI prints."""
 
 from __future__ import annotations
 
@@ -51,8 +51,26 @@ def test_rows_as_json_writes_infinity_as_a_string() -> None:
     assert data == [{"image": "a", "score": "inf", "optional": None}]
 
 
-def test_print_table_leaves_out_columns_never_measured(capsys: pytest.CaptureFixture[str]) -> None:
+def test_mean_row_of_dict_rows_is_a_dict() -> None:
+    rows = [{"image": "a", "score": 1.0, "optional": None}, {"image": "b", "score": 3.0, "optional": 5.0}]
+    assert mean_row(rows) == {"image": MEAN_ROW, "score": 2.0, "optional": 5.0}
+    assert json.loads(rows_as_json(rows))[1] == rows[1]
+
+
+def test_print_rows_leaves_out_columns_never_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    from gantool.cli.table import print_rows
+    from gantool.plugin.evaluation import EvalColumn
+
     rows = [Row("a", 1.0), Row("b", 3.0)]
-    print_table([*rows, mean_row(rows)], [Column("Score", "score"), Column("Other", "optional")], title="t")
+    columns = [EvalColumn(name="score", header="Score"), EvalColumn(name="optional", header="Other")]
+    print_rows([*rows, mean_row(rows)], columns, title="t")
+    out = capsys.readouterr().out
+    assert "Score" in out and "Other" not in out and "2.00" in out and MEAN_ROW in out
+
+
+def test_print_table_is_deprecated_but_still_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [Row("a", 1.0), Row("b", 3.0)]
+    with pytest.warns(DeprecationWarning, match="print_table is deprecated"):
+        print_table([*rows, mean_row(rows)], [Column("Score", "score"), Column("Other", "optional")], title="t")
     out = capsys.readouterr().out
     assert "Score" in out and "Other" not in out and "2.00" in out and MEAN_ROW in out

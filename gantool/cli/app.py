@@ -1,4 +1,4 @@
-"""The ``gantool`` command line: one verb per registered task, ``train TASK``, and listing tools.
+"""The ``gantool`` command line: one verb per registered task, ``train TASK``, ``eval TASK``, and listing tools.
 
 ``build_app`` turns a loaded plugin system into a Typer app; nothing here imports torch. Command bodies
 hand over to :mod:`gantool.cli.launch`, which imports the engine only when a command really runs.
@@ -16,6 +16,7 @@ import typer
 from gantool import __version__
 from gantool.cli.command import TASKS_PANEL, TOOLS_PANEL
 from gantool.cli.data import build_data_app
+from gantool.cli.eval import EVAL_NAME, build_eval_app
 from gantool.cli.listing import add_models_commands, add_plugins_commands
 from gantool.cli.report import report_error, report_warning
 from gantool.cli.verbs import add_train_command, add_verb
@@ -27,9 +28,12 @@ def _add_plugin_commands(app: typer.Typer, system: PluginSystem) -> list[str]:
     """Let each plugin add commands; a plugin whose commands break the app is dropped with a warning.
 
     Typer reads a command's annotations only when the app runs, so each plugin's additions are checked
-    right away by building the click command; otherwise one bad plugin would break every command.
+    right away by building the click command; otherwise one bad plugin would break every command. A
+    command named like one that already exists (a generated ``eval TASK``, a verb) is left out with a
+    warning too: click would otherwise let the later one silently replace the earlier.
     """
     problems = []
+    known = _entry_ids(app)
     for plugin, outcome in call_each_plugin(system.manager, "gantool_register_commands", lambda _: {"app": app}):
         error = outcome if isinstance(outcome, Exception) else None
         if error is None:
@@ -43,14 +47,50 @@ def _add_plugin_commands(app: typer.Typer, system: PluginSystem) -> list[str]:
             added = _remove_additions_of(app, module_name)
             problems.append(f"plugin {plugin!r}: gantool_register_commands failed ({type(error).__name__}: "
                             f"{error}); {added} command(s) left out")
+        problems.extend(f"plugin {plugin!r}: its command `gantool {path}` clashes with an existing command of "
+                        "that name; left out" for path in _drop_clashes(app, known))
+        known = _entry_ids(app)
     return problems
+
+
+def _entry_name(info: Any) -> str | None:
+    """The name a registered command or group gets on the command line, when it can be told without Typer."""
+    name = info.name
+    if not isinstance(name, str) and getattr(info, "typer_instance", None) is not None:
+        name = info.typer_instance.info.name
+    if not isinstance(name, str) and callable(getattr(info, "callback", None)):
+        name = typer.main.get_command_name(info.callback.__name__)
+    return name if isinstance(name, str) else None
+
+
+def _entry_ids(app: typer.Typer) -> set[int]:
+    """Identities of every command and group registered in ``app`` and its sub-apps."""
+    found = {id(info) for info in [*app.registered_commands, *app.registered_groups]}
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            found |= _entry_ids(group.typer_instance)
+    return found
+
+
+def _drop_clashes(app: typer.Typer, known: set[int], prefix: str = "") -> list[str]:
+    """Remove commands and groups not in ``known`` that reuse a name taken in the same app; their paths."""
+    dropped: list[str] = []
+    taken = {_entry_name(info) for info in [*app.registered_commands, *app.registered_groups] if id(info) in known}
+    for entries in (app.registered_commands, app.registered_groups):
+        clashing = [info for info in entries if id(info) not in known and _entry_name(info) in taken - {None}]
+        dropped.extend(f"{prefix}{_entry_name(info)}" for info in clashing)
+        entries[:] = [info for info in entries if info not in clashing]
+    for group in app.registered_groups:
+        if group.typer_instance is not None and id(group) in known:
+            dropped.extend(_drop_clashes(group.typer_instance, known, f"{prefix}{_entry_name(group)} "))
+    return dropped
 
 
 def _remove_additions_of(app: typer.Typer, module_name: str) -> int:
     """Remove the commands with a callback defined in ``module_name`` (or below it), also inside sub-apps.
 
-    A sub-app shared by several plugins (``gantool eval``) keeps the other plugins' commands; a sub-app
-    left empty, or whose own callback came from the module, goes.
+    A sub-app shared by several plugins keeps the other plugins' commands; a sub-app that the removal left
+    empty, or whose own callback came from the module, goes (one that was empty before stays).
     """
 
     def from_module(function: Any) -> bool:
@@ -67,10 +107,11 @@ def _remove_additions_of(app: typer.Typer, module_name: str) -> int:
         if sub_app is None:
             kept_groups.append(group)
             continue
-        removed += _remove_additions_of(sub_app, module_name)
+        removed_inside = _remove_additions_of(sub_app, module_name)
+        removed += removed_inside
         own_callback = getattr(sub_app.registered_callback, "callback", None)
-        if (own_callback is not None and from_module(own_callback)) or not (
-                sub_app.registered_commands or sub_app.registered_groups):
+        if (own_callback is not None and from_module(own_callback)) or (removed_inside and not (
+                sub_app.registered_commands or sub_app.registered_groups)):
             removed += 1
             continue
         kept_groups.append(group)
@@ -113,11 +154,16 @@ def build_app(system: PluginSystem) -> typer.Typer:
         except (PluginError, ValueError) as error:
             problems.append(f"`train {spec.name}` left out: {error}")
     app.add_typer(train_app, name="train", rich_help_panel=TASKS_PANEL)
+    eval_app, eval_problems = build_eval_app(system)
+    problems.extend(eval_problems)
+    app.add_typer(eval_app, name=EVAL_NAME, rich_help_panel=TASKS_PANEL)
     add_plugins_commands(app, system)
     add_models_commands(app)
     app.add_typer(build_data_app(), name="data", rich_help_panel=TOOLS_PANEL)
 
     problems.extend(_add_plugin_commands(app, system))
+    if not (eval_app.registered_commands or eval_app.registered_groups):  # no task declares eval_options
+        app.registered_groups[:] = [group for group in app.registered_groups if group.typer_instance is not eval_app]
     app.problems = problems  # type: ignore[attr-defined]  # shown by main() as warnings
     return app
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -77,12 +77,12 @@ def make_command(
     return command
 
 
-def merged_fields(common: type, specs: list[TaskSpec], which: str) -> list[OptionField]:
+def merged_fields(common: type, specs: list[TaskSpec], which: Literal["infer", "train", "eval"]) -> list[OptionField]:
     """Common fields, then each task's own; tasks sharing a verb may repeat an identical field."""
     fields = option_fields(common)
     taken = {option.name: option for option in fields}
     for spec in specs:
-        for option in option_fields(spec.infer_options if which == "infer" else spec.train_options):
+        for option in option_fields(spec.options_of(which)):
             if option.name in RESERVED_NAMES:
                 raise PluginError(f"task {spec.name!r}: option name {option.name!r} is reserved by gantool")
             previous = taken.get(option.name)

@@ -1,55 +1,131 @@
-"""The shared ``gantool eval`` command group, so that several plugins can each add ``gantool eval TASK``.
+"""``gantool eval TASK``: one command per task whose card declares ``eval_options``, generated like the verbs.
 
-Typer gives every sub-app its own name slot: two plugins that each ``app.add_typer(..., name="eval")``
-would produce two groups of the same name, and only one would be reachable. A plugin's
-``gantool_register_commands`` therefore asks for the group here and adds its command to it::
+Flags: the common :class:`~gantool.plugin.common.EvalOptions` (``--data``, ``--model``, ``--device``,
+``--json``), then the task's own ``eval_options``, and ``--config``. ``--model`` is resolved the way the
+verbs resolve it (:func:`gantool.cli.verbs.choose_task`, through the ``gantool_resolve_weights`` hook); the
+engine runs ``Task.evaluate`` (:func:`gantool.cli.launch.run_evaluation`) and the rows come back here to be
+printed as a table or as JSON. Torch-free, like everything the CLI imports at start-up.
 
-    from gantool.cli.eval import eval_app
-
-    @hookimpl
-    def gantool_register_commands(app):
-        @eval_app(app).command("mytask")
-        def eval_mytask(...): ...
-
-Cheap to import (typer only), as everything the CLI imports at start-up must be.
+Deprecated (0.2, removed in 0.3): plugins that add ``gantool eval TASK`` from ``gantool_register_commands``
+through :func:`eval_app` and :func:`run_eval` keep working, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+import inspect
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-#: Options every ``gantool eval TASK`` takes, as annotations to reuse in a command's signature (import them
-#: at module level: Typer resolves the annotations in the plugin module's namespace).
+from gantool.catalog import resolve_data
+from gantool.cli import launch
+from gantool.cli.command import make_command, merged_fields, resolve_values
+from gantool.cli.verbs import choose_task
+from gantool.errors import PluginError, UsageError
+from gantool.plugin.common import EvalOptions
+from gantool.plugin.manager import PluginSystem
+from gantool.plugin.options import build
+from gantool.plugin.spec import TaskSpec
+
+EVAL_NAME = "eval"
+EVAL_HELP = "Measure models on benchmark image sets (`gantool eval TASK --help`)."
+
+_DEPRECATED = ("is deprecated and will be removed in gantool 0.3; declare TaskSpec.eval_options and implement "
+               "Task.evaluate, and gantool makes `gantool eval TASK` (see docs/plugins.md, Evaluation)")
+
+
+def build_eval_app(system: PluginSystem) -> tuple[typer.Typer, list[str]]:
+    """The ``eval`` group with one command per task that declares ``eval_options``, and the problems met.
+
+    A task whose eval options cannot become flags (a name clashing with the common ones) is left out with
+    a problem line; the other tasks' commands are still made.
+    """
+    app = typer.Typer(help=EVAL_HELP, no_args_is_help=True)
+    problems = []
+    for spec in system.registry.specs():
+        if spec.eval_options is None:
+            continue
+        try:
+            add_eval_command(app, system, spec)
+        except (PluginError, ValueError) as error:
+            problems.append(f"`eval {spec.name}` left out: {error}")
+    return app, problems
+
+
+def add_eval_command(eval_app: typer.Typer, system: PluginSystem, spec: TaskSpec) -> None:
+    """Add ``gantool eval NAME`` for one task: common flags, the task's ``eval_options``, ``--config``."""
+    fields = merged_fields(EvalOptions, [spec], "eval")
+
+    def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
+        from gantool.cli.table import print_result, result_as_json
+
+        values = resolve_values(ctx, fields, kwargs)
+        options = build(EvalOptions, values)
+        if options.data is None:
+            raise UsageError(f"`gantool eval {spec.name}` needs --data DIR (or `data = ...` in --config)")
+        options = dataclasses.replace(options, data=resolve_data(options.data))  # a folder, or a known name
+        chosen, model_path = choose_model(system, spec, options.model, values)
+        result = launch.run_evaluation(spec=chosen, model_path=model_path, options=options,
+                                       task_options=build(spec.eval_options, values))
+        if options.json:
+            typer.echo(result_as_json(result))
+        else:
+            print_result(result, title=f"{spec.name} on {options.data}")
+
+    summary = eval_summary(spec)
+    eval_app.command(spec.name, help=summary)(make_command(fields, body, [], summary))
+
+
+def choose_model(system: PluginSystem, spec: TaskSpec, model: str | None,
+                 values: dict[str, Any]) -> tuple[TaskSpec, Path | None]:
+    """The task and model file to evaluate: ``(spec, None)`` for a baseline-only run without ``--model``."""
+    if model is None and spec.eval_without_model:
+        return system.registry.get(spec.name), None
+    # Default weights may name inference options ("superres-x{scale}"); unset eval values must not fill them.
+    given = {name: value for name, value in values.items() if value is not None}
+    return choose_task(system, f"eval {spec.name}", [spec], model, given, evaluating=True)
+
+
+def eval_summary(spec: TaskSpec) -> str:
+    """The command's help: the ``eval_options`` docstring, or a generic line when it has none."""
+    doc = inspect.getdoc(spec.eval_options) or ""
+    if not doc or doc.startswith(f"{spec.eval_options.__name__}("):  # the signature dataclass() writes
+        return f"Evaluate a {spec.name} model on a folder of images."
+    return doc
+
+
+# ------------------------------------------------------------------------------------------ deprecated
+
+#: Deprecated option annotations of the 0.1 eval commands (kept so that old plugin cards still import).
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Model name or .safetensors path.")]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the rows as JSON on stdout.")]
 
-EVAL_NAME = "eval"
-EVAL_HELP = "Measure models on benchmark image sets (`gantool eval TASK --help`)."
-PANEL = "Plugins"
-
 
 def eval_app(app: typer.Typer) -> typer.Typer:
-    """The ``eval`` sub-app of ``app``: the one already added, or a new one added now."""
+    """Deprecated: the ``eval`` sub-app of ``app`` (the generated one, or a new one added now)."""
+    warnings.warn(f"gantool.cli.eval.eval_app {_DEPRECATED}", DeprecationWarning, stacklevel=2)
     for group in app.registered_groups:
         if group.name == EVAL_NAME and group.typer_instance is not None:
             return group.typer_instance
     group_app = typer.Typer(help=EVAL_HELP, no_args_is_help=True)
-    app.add_typer(group_app, name=EVAL_NAME, rich_help_panel=PANEL)
+    app.add_typer(group_app, name=EVAL_NAME, rich_help_panel="Plugins")
     return group_app
 
 
 def run_eval(module: str, model: str | None, data: object, *, as_json: bool, title: str, **options: object) -> None:
-    """The body of a ``gantool eval TASK`` command, the same for every task.
+    """Deprecated: the body of a 0.1-style ``gantool eval TASK`` command.
 
-    ``module`` (imported only now, so the CLI stays fast to start) provides ``evaluate(model_path, data,
-    **options)`` returning score rows, and ``print_rows(rows, title=...)``. The model name or path is
-    resolved first (``None`` is passed on: some tasks have a baseline-only mode); the rows are printed as
-    the task's table or, with ``as_json``, as JSON. Errors become one red line and an exit code.
+    ``module`` provides ``evaluate(model_path, data, **options)`` returning score rows, and
+    ``print_rows(rows, title=...)``. ``--model`` is found on the model search path only (this protocol does
+    not know the task, so the ``gantool_resolve_weights`` hook cannot be asked).
     """
     from gantool.cli.report import run_reporting_errors
+
+    warnings.warn(f"gantool.cli.eval.run_eval {_DEPRECATED}", DeprecationWarning, stacklevel=2)
 
     def body() -> None:
         import importlib

@@ -7,10 +7,13 @@ CLI wiring replace these functions; the engine's own tests call the engine direc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
+from gantool.plugin.common import EvalOptions, InferenceOptions, SampleOptions, TrainingOptions
 from gantool.plugin.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from gantool.plugin.evaluation import EvalResult
 
 
 def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions, task_options: Any,
@@ -38,3 +41,11 @@ def run_training(*, spec: TaskSpec, options: TrainingOptions, task_options: Any,
     from gantool.engine.training import run_training as engine_run_training
 
     engine_run_training(spec=spec, options=options, task_options=task_options, command=command)
+
+
+def run_evaluation(*, spec: TaskSpec, model_path: Path | None, options: EvalOptions,
+                   task_options: Any) -> EvalResult:
+    """Score a model (or, with ``model_path=None``, the task's baselines) through ``Task.evaluate``."""
+    from gantool.engine.evaluation import run_evaluation as engine_run_evaluation
+
+    return engine_run_evaluation(spec=spec, model_path=model_path, options=options, task_options=task_options)

@@ -34,9 +34,16 @@ from gantool.weights import read_metadata
 
 
 def choose_task(
-    system: PluginSystem, verb: str, specs: list[TaskSpec], model: str | None, values: dict[str, Any]
+    system: PluginSystem, verb: str, specs: list[TaskSpec], model: str | None, values: dict[str, Any], *,
+    evaluating: bool = False,
 ) -> tuple[TaskSpec, Path]:
-    """Pick the task and weights file for a verb: the model file's metadata decides for shared verbs."""
+    """Pick the task and weights file for a command: the model file's metadata decides for shared verbs.
+
+    The one way a ``--model`` name becomes a file, for the verbs and ``gantool eval TASK`` alike: through
+    the ``gantool_resolve_weights`` hook, or the task's ``default_weights`` when no model is given. A model
+    of another installed task is a ``UsageError`` pointing at the command that runs it (``evaluating``:
+    its ``gantool eval`` command).
+    """
     hook = system.manager.hook.gantool_resolve_weights
     if model is None:
         defaults = [spec for spec in specs if spec.default_weights]
@@ -60,7 +67,11 @@ def choose_task(
             return system.registry.get(spec.name), Path(path)
     if task_name in system.registry:
         other = system.registry.get(task_name)
-        raise UsageError(f"model '{path}' is a {task_name!r} model; run it with `gantool {other.verb}`")
+        if not evaluating:
+            raise UsageError(f"model '{path}' is a {task_name!r} model; run it with `gantool {other.verb}`")
+        hint = (f"evaluate it with `gantool eval {other.name}`" if other.eval_options is not None
+                else f"`gantool {verb}` needs a {specs[0].name!r} model")
+        raise UsageError(f"model '{path}' is a {task_name!r} model; {hint}")
     raise CheckpointError(f"model '{path}' names task {task_name!r}, which no installed plugin provides")
 
 

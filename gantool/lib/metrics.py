@@ -1,24 +1,27 @@
-"""Shared pieces of the ``gantool eval TASK`` commands: image scores, the mean row, JSON and the table.
+"""Shared pieces of every ``Task.evaluate``: image scores, the mean row, JSON.
 
 Each task's evaluation decides *what* it compares (upscaled vs ground truth, colourised vs original,
-translated vs target); how a score is computed, averaged and shown is the same everywhere, so it lives
-here instead of in every plugin. Rows are dataclasses whose first field is the image name; the last row
-of a result is the mean row (:data:`MEAN_ROW`).
+translated vs target); how a score is computed and averaged is the same everywhere, so it lives here
+instead of in every plugin. Rows are dataclasses (or dicts) whose first field is the image name; the last
+row of a result is the mean row (:data:`MEAN_ROW`). Showing rows is the CLI's job
+(``gantool.plugin.evaluation.EvalResult`` declares the columns).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
-MEAN_ROW = "mean"
+from gantool.plugin.evaluation import MEAN_ROW, EvalColumn, records_as_json
+
+__all__ = ["MEAN_ROW", "Column", "mean_row", "print_table", "psnr", "rows_as_json", "ssim", "to_8bit"]
+
 Row = TypeVar("Row")
 
 
@@ -44,30 +47,33 @@ def ssim(prediction: Tensor, target: Tensor) -> Tensor:
 def mean_row(rows: Sequence[Row]) -> Row:
     """A row of the same type whose image is :data:`MEAN_ROW` and whose scores are the column means.
 
-    ``None`` cells (a score not measured for some images) are left out of their column's mean; an
-    infinite PSNR (identical images) makes its mean infinite, which is the honest answer.
+    Rows are dataclass instances or dicts; the first field (or key) is the image name. ``None`` cells (a
+    score not measured for some images) are left out of their column's mean; an infinite PSNR (identical
+    images) makes its mean infinite, which is the honest answer.
     """
     if not rows:
         raise ValueError("no rows to average")
-    first, *_ = dataclasses.fields(rows[0])  # type: ignore[arg-type]
-    means: dict[str, Any] = {first.name: MEAN_ROW}
-    for field in dataclasses.fields(rows[0])[1:]:  # type: ignore[arg-type]
-        present = [value for row in rows if (value := getattr(row, field.name)) is not None]
-        means[field.name] = sum(present) / len(present) if present else None
-    return type(rows[0])(**means)
+    first = rows[0]
+    names = list(first) if isinstance(first, Mapping) else [f.name for f in dataclasses.fields(first)]  # type: ignore[arg-type]
+
+    def value(row: Any, name: str) -> Any:
+        return row.get(name) if isinstance(row, Mapping) else getattr(row, name)
+
+    means: dict[str, Any] = {names[0]: MEAN_ROW}
+    for name in names[1:]:
+        present = [cell for row in rows if (cell := value(row, name)) is not None]
+        means[name] = sum(present) / len(present) if present else None
+    return type(first)(means) if isinstance(first, Mapping) else type(first)(**means)  # type: ignore[return-value]
 
 
 def rows_as_json(rows: Sequence[Any]) -> str:
-    """Rows as a JSON list of objects (``inf`` becomes the string ``"inf"``, which JSON cannot hold)."""
-    def clean(value: Any) -> Any:
-        return "inf" if isinstance(value, float) and math.isinf(value) else value
-
-    return json.dumps([{k: clean(v) for k, v in dataclasses.asdict(row).items()} for row in rows], indent=2)
+    """Rows (dataclasses or dicts) as a JSON list of objects (``inf`` becomes the string ``"inf"``)."""
+    return records_as_json([dict(row) if isinstance(row, Mapping) else dataclasses.asdict(row) for row in rows])
 
 
 @dataclass(frozen=True)
 class Column:
-    """One score column of a printed table: its header, the row attribute, and the number format."""
+    """Deprecated (0.2, removed in 0.3): declare ``gantool.EvalColumn`` in an ``EvalResult`` instead."""
 
     header: str
     field: str
@@ -75,26 +81,12 @@ class Column:
 
 
 def print_table(rows: Sequence[Any], columns: Sequence[Column], *, title: str) -> None:
-    """A rich table on stdout: the image name, then ``columns``; the mean row in its own section.
+    """Deprecated (0.2, removed in 0.3): return an ``EvalResult`` from ``Task.evaluate``; the CLI prints it."""
+    from gantool.cli.table import print_rows
 
-    Columns that are ``None`` in every row (not measured this time) are left out.
-    """
-    from rich.console import Console
-    from rich.table import Table
-
-    shown = [c for c in columns if any(getattr(row, c.field) is not None for row in rows)]
-    table = Table(title=title)
-    table.add_column("image")
-    for column in shown:
-        table.add_column(column.header, justify="right")
-    for row in rows:
-        name = getattr(row, dataclasses.fields(row)[0].name)
-        if name == MEAN_ROW:
-            table.add_section()
-        cells = [_cell(getattr(row, c.field), c.format) for c in shown]
-        table.add_row(name, *cells)
-    Console(soft_wrap=False).print(table)
-
-
-def _cell(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    warnings.warn("gantool.lib.metrics.print_table is deprecated and will be removed in gantool 0.3; return a "
+                  "gantool.EvalResult from Task.evaluate and let `gantool eval` print it", DeprecationWarning,
+                  stacklevel=2)
+    label = dataclasses.fields(rows[0])[0].name if rows and dataclasses.is_dataclass(rows[0]) else "image"
+    print_rows(rows, [EvalColumn(name=c.field, header=c.header, format=c.format) for c in columns], label=label,
+               title=title)

@@ -1,4 +1,4 @@
-"""The options every task shares: runtime, inference (batch pipeline + tiling), sampling and training.
+"""The options every task shares: runtime, inference (batch pipeline + tiling), sampling, training and eval.
 
 These dataclasses become CLI flags the same way a task's own option dataclasses do (see
 ``gantool.plugin.options``), and they are what the engine receives. A task's own option names must not clash
@@ -98,3 +98,19 @@ class TrainingOptions(RuntimeOptions):
     keep_checkpoints: int = flag(3, "How many recent checkpoints to keep.", panel="Output", min=1)
     export: Path | None = flag(None, "Write the trained inference networks to this .safetensors file at the end.",
                                panel="Output")
+
+
+@dataclass(kw_only=True)
+class EvalOptions:
+    """Flags of every ``gantool eval TASK`` (the task's own come from its ``eval_options``).
+
+    No ``--precision``: scores are measured in fp32, so that they do not depend on the device.
+    """
+
+    data: Path | None = flag(None, "Evaluation folder (its layout depends on the task, see above) or the name of "
+                             "a dataset under the data root.")
+    model: str | None = flag(None, "Model name (see `gantool models list`) or path to a .safetensors file "
+                             "(default: the task's bundled model; tasks that measure baselines measure only "
+                             "those without it).", short="-m")
+    device: str = flag("auto", "auto, cpu, cuda, cuda:N or mps.", panel="Runtime")
+    json: bool = flag(False, "Print the rows as JSON on stdout instead of the table.")

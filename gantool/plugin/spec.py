@@ -95,6 +95,11 @@ class TaskSpec:
         inputs: The named inputs of an image-to-image task, primary image first. The default, one RGB
             ``image``, is every single-input task: its ``predict`` receives one tensor. With more than one,
             ``predict`` receives a dict of tensors keyed by input name.
+        eval_options: Dataclass of the task's own ``gantool eval NAME`` flags. Setting it (even to a
+            dataclass without fields) creates that command, which calls ``Task.evaluate``.
+        eval_without_model: ``Task.evaluate`` accepts ``networks=None``: without ``--model``,
+            ``gantool eval NAME`` measures only the task's baselines (bicubic for super-resolution)
+            instead of loading ``default_weights``.
 
     The card is cheap, static and shared by every model of the task; anything that can differ between two
     models of one task (scale, network list, classes) belongs to the ``Task``, which is rebuilt from each
@@ -112,6 +117,8 @@ class TaskSpec:
     default_weights: str | None = None
     inference_networks: tuple[str, ...] = ("generator",)
     inputs: tuple[InputSpec, ...] = (InputSpec("image"),)
+    eval_options: type | None = None
+    eval_without_model: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -129,7 +136,8 @@ class TaskSpec:
             found.append("summary must be a non-empty string")
         if not isinstance(self.implementation, str) or ":" not in self.implementation:
             found.append(f"implementation {self.implementation!r} must look like 'package.module:ClassName'")
-        for label, options in (("infer_options", self.infer_options), ("train_options", self.train_options)):
+        for label, options in (("infer_options", self.infer_options), ("train_options", self.train_options),
+                               ("eval_options", self.eval_options)):
             if options is not None and not (isinstance(options, type) and dataclasses.is_dataclass(options)):
                 found.append(f"{label} must be a dataclass type, got {options!r}")
         if not isinstance(self.scale, int) or self.scale < 1:
@@ -139,6 +147,10 @@ class TaskSpec:
         if not self.inference_networks or not all(isinstance(n, str) for n in self.inference_networks):
             found.append("inference_networks must be a non-empty tuple of network names")
         found += self._input_problems()
+        if not isinstance(self.eval_without_model, bool):
+            found.append(f"eval_without_model must be True or False, got {self.eval_without_model!r}")
+        elif self.eval_without_model and self.eval_options is None:
+            found.append("eval_without_model needs eval_options (there is no `gantool eval` command without it)")
         return found
 
     def _input_problems(self) -> list[str]:
@@ -194,9 +206,13 @@ class TaskSpec:
         except AttributeError as error:
             raise ImportError(f"module {module_name!r} has no attribute {attribute!r}") from error
 
-    def option_defaults(self, which: Literal["infer", "train"]) -> dict[str, Any]:
-        """Default values of the task's inference or training option dataclass."""
-        options = self.infer_options if which == "infer" else self.train_options
+    def options_of(self, which: Literal["infer", "train", "eval"]) -> type | None:
+        """The task's inference, training or evaluation option dataclass (``None`` when it has none)."""
+        return {"infer": self.infer_options, "train": self.train_options, "eval": self.eval_options}[which]
+
+    def option_defaults(self, which: Literal["infer", "train", "eval"]) -> dict[str, Any]:
+        """Default values of the task's inference, training or evaluation option dataclass."""
+        options = self.options_of(which)
         if options is None:
             return {}
         return {f.name: _field_default(f) for f in dataclasses.fields(options)}

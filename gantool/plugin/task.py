@@ -23,6 +23,7 @@ method                         override?  default
 ``sample``                     to sample  (none) ``kind="sample"`` tasks: ``(count, C, H, W)`` from noise
 ``class_names``                may        ``()`` (unconditional); class labels ``--class`` accepts
 ``export_metadata``            may        colour space and value range
+``evaluate``                   to eval    (none) score rows + columns; needed when ``spec.eval_options`` is set
 ``state_dict`` / ``load_...``  may        ``{}`` extra state an exact resume needs (an image pool)
 =============================  =========  ==========================================================
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from torch.utils.data import Dataset
 
     from gantool.engine.step import TrainStep
+    from gantool.plugin.evaluation import EvalContext, EvalResult
     from gantool.plugin.spec import TaskSpec
 
 
@@ -308,6 +310,42 @@ class Task:
         Add ``"gantool.architecture"`` with a short human description of the networks.
         """
         return {"gantool.color_space": "rgb", "gantool.value_range": "0,1"}
+
+    # -------------------------------------------------------------------------------------- evaluation
+
+    def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
+                 context: EvalContext) -> EvalResult:
+        """Score the networks on an evaluation folder, for ``gantool eval NAME`` (must override to be evaluated).
+
+        The engine rebuilds the task from the model file (so ``self.options`` holds the model's training
+        options), loads the networks on ``context.device`` in eval mode and calls this under
+        ``torch.no_grad()``. Return the scores; the CLI prints them as a table or as JSON.
+
+        Args:
+            networks: ``spec.inference_networks`` by name, or ``None`` when ``spec.eval_without_model`` is
+                set and no ``--model`` was given: then measure the baselines only, and ``self.options``
+                holds the default training options.
+            data: The folder given as ``--data`` (a dataset name already resolved to its folder); its layout
+                is the task's to define and check (raise ``InputError`` naming what is missing).
+            options: An instance of ``spec.eval_options``.
+            context: The device, and the model file for messages.
+
+        Returns:
+            An :class:`~gantool.plugin.evaluation.EvalResult`: rows (dataclasses or dicts; end with
+            ``gantool.lib.metrics.mean_row(rows)`` for a mean row) and the declared columns.
+
+        Example::
+
+            def evaluate(self, networks, data, options, context):
+                rows = []
+                for path in list_images(data):
+                    target = load_image(path)[None]
+                    output = to_8bit(self.predict(networks, degrade(target).to(context.device)).cpu())
+                    rows.append(Row(image=path.stem, psnr=float(psnr(output, target))))
+                return EvalResult(rows=[*rows, mean_row(rows)], columns=[EvalColumn(name="psnr", header="PSNR")])
+        """
+        del networks, data, options, context
+        raise NotImplementedError(f"{type(self).__name__} must implement evaluate() to be evaluated")
 
     # ------------------------------------------------------------------------------------------ resume
 

@@ -17,15 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
-from gantool.errors import InputError
+from gantool import EvalColumn, EvalContext, EvalResult
+from gantool.errors import InputError, UsageError
 from gantool.lib.color import colorfulness, rec601_gray
-from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
+from gantool.lib.metrics import mean_row, psnr, ssim, to_8bit
+from gantool_colorize.options import ColorizeEvalOptions, ColorizeOptions
 
-__all__ = ["MEAN_ROW", "ColorizeRow", "evaluate", "print_rows", "psnr", "rows_as_json"]
+if TYPE_CHECKING:
+    from gantool_colorize.task import Colorize
+
+__all__ = ["COLUMNS", "ColorizeRow", "evaluate_photos"]
 
 
 @dataclass
@@ -41,55 +47,49 @@ class ColorizeRow:
     original_colorfulness: float
 
 
-def evaluate(model: str | Path | Any, data_dir: str | Path, *, render_size: int | None = None,
-             device: str | torch.device = "cpu") -> list[ColorizeRow]:
+COLUMNS = (EvalColumn(name="psnr", header="PSNR"), EvalColumn(name="ssim", header="SSIM", format=".4f"),
+           EvalColumn(name="gray_psnr", header="gray PSNR"),
+           EvalColumn(name="gray_ssim", header="gray SSIM", format=".4f"),
+           EvalColumn(name="colorfulness", header="colourfulness", format=".1f"),
+           EvalColumn(name="original_colorfulness", header="original colourfulness", format=".1f"))
+
+
+def evaluate_photos(task: Colorize, networks: dict[str, nn.Module] | None, data: Path,
+                    options: ColorizeEvalOptions | None, context: EvalContext) -> EvalResult:
     """Score a colorize model on every image of a folder; one row per image (sorted), then the mean.
 
     Args:
-        model: A model file, or an already loaded ``gantool.engine.export.LoadedModel``.
-        data_dir: Folder of colour photos (not searched recursively).
-        render_size: The network's working size (``gantool colorize --render-size``; None: the model's).
-        device: Where the model runs.
-    """
-    from gantool.engine.export import load_model
-    from gantool.engine.runtime import resolve_device
-    from gantool.lib.data import list_images, load_image
-    from gantool_colorize import SPEC
-    from gantool_colorize.options import ColorizeOptions
+        task: The task rebuilt from the model file.
+        networks: The loaded generator on ``context.device``.
+        data: Folder of colour photos (not searched recursively).
+        options: ``render_size``, the network's working size (``gantool colorize --render-size``; None: the
+            model's).
+        context: The device.
 
-    torch_device = resolve_device(str(device)) if isinstance(device, str) else device
-    loaded = load_model(Path(model), SPEC, device=torch_device) if isinstance(model, str | Path) else model
-    paths = list_images(data_dir)
+    Returns:
+        The rows, and a note giving the mean colourfulness as a share of the originals'.
+    """
+    from gantool.lib.data import list_images, load_image
+
+    if networks is None:
+        raise UsageError("colorize evaluation needs a model (--model)")
+    paths = list_images(data)
     if not paths:
-        raise InputError(f"no images in '{data_dir}': expected colour photos such as Kodak24")
-    options = ColorizeOptions(render_size=render_size)
+        raise InputError(f"no images in '{data}': expected colour photos such as Kodak24")
+    render_size = (options if options is not None else ColorizeEvalOptions()).render_size
+    predict_options = ColorizeOptions(render_size=render_size)
     rows = []
     for path in paths:
         original = load_image(path)[None]
         gray = rec601_gray(original).expand(-1, 3, -1, -1)
         with torch.no_grad():
-            result = loaded.task.predict(loaded.networks, gray.to(torch_device), options)
+            result = task.predict(networks, gray.to(context.device), predict_options)
         result = to_8bit(result.float().cpu())
         rows.append(ColorizeRow(
             image=path.stem, psnr=float(psnr(result, original)), ssim=float(ssim(result, original)),
             gray_psnr=float(psnr(gray, original)), gray_ssim=float(ssim(gray, original)),
             colorfulness=float(colorfulness(result)), original_colorfulness=float(colorfulness(original))))
-    rows.append(mean_row(rows))
-    return rows
-
-
-_COLUMNS = [Column("PSNR", "psnr"), Column("SSIM", "ssim", ".4f"), Column("gray PSNR", "gray_psnr"),
-            Column("gray SSIM", "gray_ssim", ".4f"), Column("colourfulness", "colorfulness", ".1f"),
-            Column("original colourfulness", "original_colorfulness", ".1f")]
-
-
-def print_rows(rows: list[ColorizeRow], *, title: str = "colorize") -> None:
-    """A rich table on stdout, then the mean colourfulness as a share of the originals'."""
-    from rich.console import Console
-
-    print_table(rows, _COLUMNS, title=title)
-    console = Console(soft_wrap=False)
-    mean = rows[-1]
-    if mean.original_colorfulness > 0:
-        console.print(f"mean colourfulness: {100 * mean.colorfulness / mean.original_colorfulness:.0f}% of the "
-                      "originals'")
+    mean = mean_row(rows)
+    notes = ([f"mean colourfulness: {100 * mean.colorfulness / mean.original_colorfulness:.0f}% of the "
+              "originals'"] if mean.original_colorfulness > 0 else [])
+    return EvalResult(rows=[*rows, mean], columns=COLUMNS, notes=notes)

@@ -1,4 +1,4 @@
-"""Option dataclasses of the ``colorize`` task: fields become ``--flags`` of ``colorize`` and ``train colorize``.
+"""Option dataclasses of the ``colorize`` task: fields become ``--flags`` of ``colorize``, ``train`` and ``eval``.
 
 Imported on every CLI start (through the task card), so nothing here may import torch. The network and
 loss flags are the conditional-GAN ones of :mod:`gantool.cgan`, shared with pix2pix.
@@ -22,6 +22,18 @@ class ColorizeOptions:
                                    "lightness (output size = input size). Default: the shorter side the model "
                                    "was trained at (stored in the model file), where it sees objects at the "
                                    "scale it learnt them.", min=16)
+
+
+@dataclass(kw_only=True)
+class ColorizeEvalOptions:
+    """Per image and mean: PSNR and SSIM (RGB) of the result and of the gray input, and colourfulness.
+
+    DATA is a folder of colour photos (e.g. Kodak24); each is made gray, colourised and compared with the
+    original. Without --model the bundled colorize model is scored.
+    """
+
+    render_size: int | None = flag(None, "Working size of the network (shorter side; default: the model's "
+                                   "training size).", min=16)
 
 
 @dataclass(kw_only=True)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from gantool import EvalContext, EvalResult
 from gantool.lib.color import (
     denormalize_ab,
     gray_lightness,
@@ -161,6 +162,13 @@ class Colorize(Task):
                            "colours are replaced)")
         lightness = rgb_to_lab(image)[:, :1]
         return transfer_chroma(self.chroma(networks, lightness, getattr(options, "render_size", None)), lightness)
+
+    def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
+                 context: EvalContext) -> EvalResult:
+        """``gantool eval colorize``: PSNR/SSIM and colourfulness against the originals (see :mod:`.evaluate`)."""
+        from gantool_colorize.evaluate import evaluate_photos
+
+        return evaluate_photos(self, networks, data, options, context)
 
     def export_metadata(self) -> dict[str, str]:
         """Colour space, value range and the architecture (L in, ab out)."""

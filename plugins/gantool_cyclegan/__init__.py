@@ -10,14 +10,9 @@ The heavy side is :mod:`gantool_cyclegan.task`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated
-
-import typer  # already loaded by the CLI; needed at module level because Typer resolves the annotations
 
 from gantool import TaskSpec, hookimpl
-from gantool.cli.eval import DeviceOption, JsonOption, ModelOption
-from gantool_cyclegan.options import CycleGANTrainOptions, TranslateOptions
+from gantool_cyclegan.options import CycleGANEvalOptions, CycleGANTrainOptions, TranslateOptions
 
 __version__ = "0.1.0"
 
@@ -31,6 +26,7 @@ SPEC = TaskSpec(
     scale=1,
     default_weights="cyclegan-horse2zebra",  # `gantool translate` without --model: the bundled horse <-> zebra
     inference_networks=("generator_ab", "generator_ba"),
+    eval_options=CycleGANEvalOptions,
 )
 
 
@@ -38,23 +34,3 @@ SPEC = TaskSpec(
 def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     """Hand gantool the ``cyclegan`` task card."""
     register(SPEC)
-
-
-@hookimpl
-def gantool_register_commands(app: typer.Typer) -> None:
-    """Add ``gantool eval cyclegan``: cycle consistency and amount of change on testA/ and testB/."""
-    from gantool.cli.eval import eval_app, run_eval
-
-    @eval_app(app).command("cyclegan")
-    def eval_cyclegan(
-        data: Annotated[Path, typer.Option("--data", help="CycleGAN dataset folder with testA/ and testB/ "
-                                           "(or A/ and B/).")],
-        model: ModelOption,
-        size: Annotated[int, typer.Option("--size", help="Resize images to this square side first (0: as "
-                                          "stored).", min=0)] = 0,
-        device: DeviceOption = "auto",
-        as_json: JsonOption = False,
-    ) -> None:
-        """Per test image and mean: cycle PSNR and how much the translation changes the image, both ways."""
-        run_eval("gantool_cyclegan.evaluate", model, data, as_json=as_json, title=f"cyclegan on {data}",
-                 size=size, device=device)

@@ -17,16 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from gantool.errors import InputError
-from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, to_8bit
+from gantool import EvalColumn, EvalContext, EvalResult
+from gantool.errors import InputError, UsageError
+from gantool.lib.metrics import mean_row, psnr, to_8bit
+from gantool_cyclegan.options import CycleGANEvalOptions, TranslateOptions
 
-__all__ = ["MEAN_ROW", "CycleRow", "evaluate", "print_rows", "rows_as_json", "test_folders"]
+if TYPE_CHECKING:
+    from gantool_cyclegan.task import CycleGAN
+
+__all__ = ["COLUMNS", "CycleRow", "evaluate_domains", "test_folders"]
 
 
 @dataclass
@@ -40,6 +45,12 @@ class CycleRow:
     ba_change: float | None = None
 
 
+COLUMNS = (EvalColumn(name="ab_cycle_psnr", header="AtoB cycle PSNR"),
+           EvalColumn(name="ab_change", header="AtoB change", format=".4f"),
+           EvalColumn(name="ba_cycle_psnr", header="BtoA cycle PSNR"),
+           EvalColumn(name="ba_change", header="BtoA change", format=".4f"))
+
+
 def test_folders(data: Path) -> tuple[Path, Path]:
     """``(testA, testB)``, or ``(A, B)`` for an unsplit folder."""
     for a, b in (("testA", "testB"), ("A", "B")):
@@ -48,54 +59,42 @@ def test_folders(data: Path) -> tuple[Path, Path]:
     raise InputError(f"'{data}' has neither testA/ + testB/ nor A/ + B/ folders of images")
 
 
-def evaluate(model: str | Path | Any, data_dir: str | Path, *, size: int = 0,
-             device: str | torch.device = "cpu") -> list[CycleRow]:
+def evaluate_domains(task: CycleGAN, networks: dict[str, nn.Module] | None, data: Path,
+                     options: CycleGANEvalOptions | None, context: EvalContext) -> EvalResult:
     """Score a CycleGAN model on both test domains; rows for every A image, then every B image, then the mean.
 
     Args:
-        model: A model file, or an already loaded ``gantool.engine.export.LoadedModel``.
-        data_dir: A CycleGAN dataset folder (``testA/``, ``testB/``; or ``A/``, ``B/``).
-        size: Resize each image to this square side first (0: as stored).
-        device: Where the model runs.
+        task: The task rebuilt from the model file.
+        networks: Both generators on ``context.device``.
+        data: A CycleGAN dataset folder (``testA/``, ``testB/``; or ``A/``, ``B/``).
+        options: ``size``, the square side each image is resized to first (0: as stored).
+        context: The device.
     """
-    from gantool.engine.export import load_model
-    from gantool.engine.runtime import resolve_device
     from gantool.lib.data import list_images, load_image
-    from gantool_cyclegan import SPEC
-    from gantool_cyclegan.options import TranslateOptions
 
-    torch_device = resolve_device(str(device)) if isinstance(device, str) else device
-    loaded = load_model(Path(model), SPEC, device=torch_device) if isinstance(model, str | Path) else model
+    if networks is None:
+        raise UsageError("cyclegan evaluation needs a model (--model)")
+    size = (options if options is not None else CycleGANEvalOptions()).size
     forward, backward = TranslateOptions(direction="AtoB"), TranslateOptions(direction="BtoA")
     rows = []
-    for domain, folder in zip("AB", test_folders(Path(data_dir)), strict=True):
+    for domain, folder in zip("AB", test_folders(Path(data)), strict=True):
         paths = list_images(folder)
         if not paths:
             raise InputError(f"no images in '{folder}'")
         there, back = (forward, backward) if domain == "A" else (backward, forward)
         for path in paths:
-            image = _resized(load_image(path)[None], size).to(torch_device)
+            image = _resized(load_image(path)[None], size).to(context.device)
             with torch.no_grad():
-                translated = loaded.task.predict(loaded.networks, image, there)
-                cycled = loaded.task.predict(loaded.networks, translated, back)
+                translated = task.predict(networks, image, there)
+                cycled = task.predict(networks, translated, back)
             image, translated, cycled = (to_8bit(t.float().cpu()) for t in (image, translated, cycled))
             scores = (float(psnr(cycled, image)), float((translated - image).abs().mean()))
             name = f"{folder.name}/{path.stem}"
             rows.append(CycleRow(name, *scores) if domain == "A" else CycleRow(name, None, None, *scores))
-    rows.append(mean_row(rows))
-    return rows
+    return EvalResult(rows=[*rows, mean_row(rows)], columns=COLUMNS)
 
 
 def _resized(image: Tensor, size: int) -> Tensor:
     if not size:
         return image
     return F.interpolate(image, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-
-
-_COLUMNS = [Column("AtoB cycle PSNR", "ab_cycle_psnr"), Column("AtoB change", "ab_change", ".4f"),
-            Column("BtoA cycle PSNR", "ba_cycle_psnr"), Column("BtoA change", "ba_change", ".4f")]
-
-
-def print_rows(rows: list[CycleRow], *, title: str = "cyclegan") -> None:
-    """A rich table on stdout: per test image and mean, cycle PSNR and change in each direction."""
-    print_table(rows, _COLUMNS, title=title)

@@ -1,4 +1,4 @@
-"""Option dataclasses of the ``cyclegan`` task: each field becomes a ``--flag`` of ``translate`` or ``train cyclegan``.
+"""Option dataclasses of the ``cyclegan`` task: fields become ``--flags`` of ``translate``, ``train`` and ``eval``.
 
 Imported on every CLI start (through the task card), so nothing here may import torch.
 
@@ -28,6 +28,16 @@ class TranslateOptions:
 
     direction: Direction = flag("AtoB", "Which generator runs: AtoB maps domain A to B (trainA -> trainB, e.g. "
                                 "horse -> zebra), BtoA the reverse.")
+
+
+@dataclass(kw_only=True)
+class CycleGANEvalOptions:
+    """Per test image and mean: cycle PSNR and how much the translation changes the image, both ways.
+
+    DATA is a CycleGAN dataset folder with testA/ and testB/ (or A/ and B/).
+    """
+
+    size: int = flag(0, "Resize images to this square side first (0: as stored).", min=0)
 
 
 @dataclass(kw_only=True)

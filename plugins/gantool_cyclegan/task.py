@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
+from gantool import EvalContext, EvalResult
 from gantool.lib.losses import AdversarialLoss
 from gantool.lib.nets.patchgan import PatchDiscriminator
 from gantool.lib.nets.resnet import ResnetGenerator
@@ -175,6 +176,13 @@ class CycleGAN(Task):
         direction = getattr(options, "direction", "AtoB")
         name = "generator_ab" if direction == "AtoB" else "generator_ba"
         return to_unit(networks[name](to_signed(image))).clamp(0, 1)
+
+    def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
+                 context: EvalContext) -> EvalResult:
+        """``gantool eval cyclegan``: cycle PSNR and change in both directions (see :mod:`.evaluate`)."""
+        from gantool_cyclegan.evaluate import evaluate_domains
+
+        return evaluate_domains(self, networks, data, options, context)
 
     def export_metadata(self) -> dict[str, str]:
         """Colour space, value range and ``gantool.architecture``."""

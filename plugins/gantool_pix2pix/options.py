@@ -1,4 +1,4 @@
-"""Option dataclasses of the ``pix2pix`` task: each field becomes a ``--flag`` of ``translate`` or ``train pix2pix``.
+"""Option dataclasses of the ``pix2pix`` task: fields become ``--flags`` of ``translate``, ``train`` and ``eval``.
 
 Imported on every CLI start (through the task card), so nothing here may import torch. The architecture
 and loss flags are shared with every conditional-GAN task and live in :mod:`gantool.cgan`.
@@ -31,6 +31,17 @@ class TranslateOptions:
     seed: int | None = flag(None, "pix2pix models: keep the generator's dropout on, drawn from this seed, for "
                             "varied but repeatable outputs (the paper's noise). Default: off, so the same input "
                             "always gives the same output.")
+
+
+@dataclass(kw_only=True)
+class Pix2PixEvalOptions:
+    """Per pair and mean: L1, PSNR and SSIM of the model's translation of A against B.
+
+    DATA is a paired folder (A|B side by side, or A/ and B/); its test/ split when it has one.
+    """
+
+    size: int | None = flag(None, "Square side pairs are resized to (default: the model's training crop; 0: as "
+                            "stored).", min=0)
 
 
 @dataclass(kw_only=True)

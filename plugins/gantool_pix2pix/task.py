@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from gantool import EvalContext, EvalResult
 from gantool.lib.conditional import adversarial_loss, build_critic, build_generator, conditional_gan_step
 from gantool.lib.nets.unet import dropout_active, run_any_size
 from gantool.plugin.task import Task
@@ -122,6 +123,13 @@ class Pix2Pix(Task):
         seed = getattr(options, "seed", None)
         multiple = 2**self.options.unet_depth
         return from_network(run_generator(networks["generator"], to_network(image), multiple, seed))
+
+    def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
+                 context: EvalContext) -> EvalResult:
+        """``gantool eval pix2pix``: L1, PSNR and SSIM against the targets (see :mod:`.evaluate`)."""
+        from gantool_pix2pix.evaluate import evaluate_pairs
+
+        return evaluate_pairs(self, networks, data, options, context)
 
     def export_metadata(self) -> dict[str, str]:
         """Colour space, value range, the architecture and the trained direction."""

@@ -12,20 +12,24 @@ with ``s`` border pixels removed. The bicubic baseline is MATLAB-style ``imresiz
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
+from gantool import EvalColumn, EvalContext, EvalResult
 from gantool.errors import InputError, UsageError
-from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, rows_as_json, to_8bit
+from gantool.lib.metrics import mean_row, to_8bit
 from gantool_superres.metrics import psnr_y, ssim_y
+from gantool_superres.options import EVAL_TILE_OVERLAP, SuperResEvalOptions
 from gantool_superres.resize import imresize
 
-__all__ = ["MEAN_ROW", "EvalRow", "evaluate", "print_rows", "rows_as_json"]
+if TYPE_CHECKING:
+    from gantool_superres.task import SuperResolution
+
+__all__ = ["COLUMNS", "EvalRow", "evaluate_benchmark"]
 
 
 @dataclass
@@ -39,13 +43,10 @@ class EvalRow:
     model_ssim: float | None = None
 
 
-def _load(model: str | Path, device: torch.device) -> tuple[Any, nn.Module, int]:
-    """(task, generator, scale) from a model file, via the engine's loader."""
-    from gantool.engine.export import load_model
-    from gantool_superres import SPEC
-
-    loaded = load_model(Path(model), SPEC, device=device)
-    return loaded.task, loaded.networks["generator"], int(loaded.task.scale)
+COLUMNS = (EvalColumn(name="bicubic_psnr", header="bicubic PSNR"),
+           EvalColumn(name="bicubic_ssim", header="bicubic SSIM", format=".4f"),
+           EvalColumn(name="model_psnr", header="model PSNR"),
+           EvalColumn(name="model_ssim", header="model SSIM", format=".4f"))
 
 
 def _read(path: Path) -> Tensor:
@@ -54,57 +55,41 @@ def _read(path: Path) -> Tensor:
     return load_image(path)[None]  # (1, 3, H, W), gray repeated to RGB
 
 
-def evaluate(
-    model: str | Path | Mapping[str, nn.Module] | nn.Module | None,
-    data_dir: str | Path,
-    scale: int | None = None,
-    *,
-    device: str | torch.device = "cpu",
-    tile: int = 0,
-) -> list[EvalRow]:
-    """Score a super-resolution model and bicubic on every image of a benchmark folder.
+def evaluate_benchmark(task: SuperResolution, networks: dict[str, nn.Module] | None, data: Path,
+                       options: SuperResEvalOptions | None, context: EvalContext) -> EvalResult:
+    """Score the generator (when given) and bicubic on every image of a benchmark folder.
 
     Args:
-        model: A model file (path), a networks dict with ``"generator"``, a generator module, or ``None``
-            for bicubic only. Modules are used as they are (put them in eval mode and on ``device``).
-        data_dir: Folder with ``HR/`` and optionally ``LR_bicubic/X{scale}/``.
-        scale: 2, 3 or 4; default: the model file's scale (4 without a file).
-        device: Where the model runs (``auto`` picks CUDA/MPS when available).
-        tile: Run the model in tiles of this many input pixels (0: whole images).
+        task: The task rebuilt from the model file; its scale is the model's.
+        networks: ``{"generator": ...}`` on ``context.device`` in eval mode, or ``None`` for bicubic only.
+        data: Folder with ``HR/`` and optionally ``LR_bicubic/X{scale}/``.
+        options: ``scale`` (default: the model's, 4 without a model) and ``tile`` (0: whole images).
+        context: The device, and the model file for messages.
 
     Returns:
         One row per image (sorted by name), then a ``"mean"`` row.
 
     Raises:
         InputError: ``HR/`` is missing or empty, or an LR file has the wrong size.
-        UsageError: ``scale`` disagrees with the model file's.
+        UsageError: ``options.scale`` disagrees with the model's.
     """
-    from gantool.engine.runtime import resolve_device, tune_cpu_allocator
-
-    torch_device = resolve_device(str(device)) if isinstance(device, str) else device
-    tune_cpu_allocator()  # large CPU tensors otherwise spend much of their time in page faults
-    generator: nn.Module | None = None
-    if isinstance(model, str | Path):
-        _, generator, model_scale = _load(model, torch_device)
-        if scale is not None and scale != model_scale:
-            raise UsageError(f"model '{model}' upscales x{model_scale}, but --scale {scale} was asked for")
-        scale = model_scale
-    elif isinstance(model, Mapping):
-        generator = model["generator"]
-    elif isinstance(model, nn.Module):
-        generator = model
+    options = options if options is not None else SuperResEvalOptions()
+    scale = options.scale
+    generator = None if networks is None else networks["generator"]
+    if generator is not None:
+        if scale is not None and scale != task.scale:
+            model = f"model '{context.model}'" if context.model is not None else "the model"
+            raise UsageError(f"{model} upscales x{task.scale}, but --scale {scale} was asked for")
+        scale = task.scale
     scale = 4 if scale is None else int(scale)
-    if scale not in (2, 3, 4):
-        raise UsageError(f"--scale must be 2, 3 or 4, got {scale}")
 
-    data_dir = Path(data_dir)
     from gantool.lib.data import list_images
 
-    hr_paths = list_images(data_dir / "HR") if (data_dir / "HR").is_dir() else []
+    hr_paths = list_images(data / "HR") if (data / "HR").is_dir() else []
     if not hr_paths:
-        raise InputError(f"no images in '{data_dir / 'HR'}': expected a benchmark folder with HR/ "
+        raise InputError(f"no images in '{data / 'HR'}': expected a benchmark folder with HR/ "
                          f"(and optionally LR_bicubic/X{scale}/)")
-    lr_dir = data_dir / "LR_bicubic" / f"X{scale}"
+    lr_dir = data / "LR_bicubic" / f"X{scale}"
     rows = []
     for hr_path in hr_paths:
         hr = _read(hr_path)
@@ -114,11 +99,10 @@ def evaluate(
         bicubic = imresize(lr.double(), float(scale), quantize=255)  # MATLAB on uint8: rounds each pass
         row = EvalRow(hr_path.stem, float(psnr_y(bicubic, hr, scale)), float(ssim_y(bicubic, hr, scale)))
         if generator is not None:
-            sr = to_8bit(_run(generator, lr, scale, torch_device, tile))
+            sr = to_8bit(_run(generator, lr, scale, context.device, options.tile))
             row.model_psnr, row.model_ssim = float(psnr_y(sr, hr, scale)), float(ssim_y(sr, hr, scale))
         rows.append(row)
-    rows.append(mean_row(rows))
-    return rows
+    return EvalResult(rows=[*rows, mean_row(rows)], columns=COLUMNS)
 
 
 def _lr_for(hr_path: Path, lr_dir: Path, hr: Tensor, scale: int) -> Tensor:
@@ -141,14 +125,5 @@ def _run(generator: nn.Module, lr: Tensor, scale: int, device: torch.device, til
     dtype = parameter.dtype if parameter is not None else torch.float32
     with torch.no_grad():
         out = tiled_apply(lambda x: generator(x.to(dtype)).float(), lr.float(), scale=scale, tile=tile,
-                          device=device)
+                          overlap=EVAL_TILE_OVERLAP, device=device)
     return out.cpu().clamp(0, 1)
-
-
-_COLUMNS = [Column("bicubic PSNR", "bicubic_psnr"), Column("bicubic SSIM", "bicubic_ssim", ".4f"),
-            Column("model PSNR", "model_psnr"), Column("model SSIM", "model_ssim", ".4f")]
-
-
-def print_rows(rows: list[EvalRow], *, title: str = "superres") -> None:
-    """A rich table on stdout: image, bicubic PSNR/SSIM, model PSNR/SSIM (when measured)."""
-    print_table(rows, _COLUMNS, title=title)

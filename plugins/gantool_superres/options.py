@@ -1,4 +1,4 @@
-"""Option dataclasses of the ``superres`` task: each field becomes a ``--flag`` of ``upscale`` or ``train superres``.
+"""Option dataclasses of the ``superres`` task: fields become ``--flags`` of ``upscale``, ``train`` and ``eval``.
 
 Imported on every CLI start (through the task card), so nothing here may import torch.
 
@@ -20,6 +20,8 @@ GanLoss = Literal["vanilla", "relativistic"]
 Degradation = Literal["bicubic", "realistic"]
 
 SCALES = (2, 3, 4)
+#: Overlap of the tiles of ``eval superres --tile`` (the tiler's default), in input pixels.
+EVAL_TILE_OVERLAP = 16
 #: Residual blocks per architecture when ``--blocks`` is not given (compact: conv layers in the body).
 DEFAULT_BLOCKS = {"compact": 12, "srresnet": 16, "rrdb": 23}
 #: Learning rate per stage when ``--lr`` is not given (ESRGAN: 2e-4 for PSNR pretraining, 1e-4 for the GAN).
@@ -36,6 +38,29 @@ class UpscaleOptions:
         None, "Final scale relative to the input (e.g. 3.5): the whole network output is resized to it once, "
         "after tiling, with antialiased MATLAB-style bicubic (alpha follows). Default: the model's own scale.",
         min=0.01)
+
+
+@dataclass(kw_only=True)
+class SuperResEvalOptions:
+    """PSNR and SSIM (Y channel, border of SCALE pixels cropped), per image and mean, model vs bicubic.
+
+    DATA is a benchmark folder with HR/ and optionally LR_bicubic/X{scale}/ (the Set5/Set14 layout); the
+    low-resolution inputs are made with MATLAB-style bicubic when LR_bicubic is absent. Without --model
+    only bicubic is measured.
+    """
+
+    scale: int | None = flag(None, "2, 3 or 4 (default: the model's scale, or 4 without --model).")
+    tile: int = flag(0, "Tile size in input pixels (0: whole images).", min=0)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.scale is not None and self.scale not in SCALES:
+            problems.append(f"--scale must be 2, 3 or 4, got {self.scale}")
+        if 0 < self.tile <= EVAL_TILE_OVERLAP:
+            problems.append(f"--tile must be 0 (whole images) or larger than the {EVAL_TILE_OVERLAP}-pixel tile "
+                            f"overlap, got {self.tile}")
+        if problems:
+            raise UsageError("; ".join(problems))
 
 
 @dataclass(kw_only=True)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
+from gantool import EvalContext, EvalResult
 from gantool.errors import UsageError
 from gantool.plugin.task import Task
 from gantool_superres.networks import PatchCritic, VGGFeatures, build_generator
@@ -284,6 +285,13 @@ class SuperResolution(Task):
     def upscale(self, networks: dict[str, nn.Module], image: Tensor, options: Any | None = None) -> Tensor:
         """Whole-image inference with ``--outscale``: :meth:`predict` then :meth:`postprocess`."""
         return self.postprocess(self.predict(networks, image, options), tuple(image.shape[-2:]), options)
+
+    def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
+                 context: EvalContext) -> EvalResult:
+        """``gantool eval superres``: PSNR/SSIM on Y of the model and of bicubic (see :mod:`.evaluate`)."""
+        from gantool_superres.evaluate import evaluate_benchmark
+
+        return evaluate_benchmark(self, networks, data, options, context)
 
     def export_metadata(self) -> dict[str, str]:
         """Colour space, value range and ``gantool.architecture``; export adds ``gantool.scale`` from :attr:`scale`."""

@@ -211,11 +211,22 @@ def test_colorize_verb_keeps_alpha_and_16_bit(tmp_path: Path) -> None:
 # -------------------------------------------------------------------------------------------------- eval
 
 
+def evaluate(model: Path, data: Path, *, render_size: int | None = None):
+    """``gantool eval colorize`` through the engine, as the CLI runs it; the EvalResult."""
+    from gantool.engine.evaluation import run_evaluation
+    from gantool.plugin.common import EvalOptions
+    from gantool_colorize.options import ColorizeEvalOptions
+
+    return run_evaluation(spec=SPEC, model_path=model, options=EvalOptions(data=data, device="cpu"),
+                          task_options=ColorizeEvalOptions(render_size=render_size))
+
+
 def test_eval_scores_model_and_gray_baseline(tmp_path: Path) -> None:
-    from gantool_colorize.evaluate import MEAN_ROW, evaluate, psnr
+    from gantool.lib.metrics import MEAN_ROW, psnr
 
     data = write_photos(tmp_path / "photos", count=2)
-    rows = evaluate(tiny_model(tmp_path), data, render_size=32)
+    result = evaluate(tiny_model(tmp_path), data, render_size=32)
+    rows = result.rows
     assert [r.image for r in rows] == ["photo0", "photo1", MEAN_ROW]
     original = torch.from_numpy(read_image(data / "photo0.png").color).permute(2, 0, 1)[None]
     gray = rec601_gray(original).expand(-1, 3, -1, -1)
@@ -223,6 +234,8 @@ def test_eval_scores_model_and_gray_baseline(tmp_path: Path) -> None:
     assert 0 < rows[0].gray_ssim <= 1 and 0 < rows[0].ssim <= 1
     assert rows[0].original_colorfulness > 10
     assert rows[2].psnr == pytest.approx((rows[0].psnr + rows[1].psnr) / 2)
+    share = 100 * rows[2].colorfulness / rows[2].original_colorfulness
+    assert list(result.notes) == [f"mean colourfulness: {share:.0f}% of the originals'"]
 
 
 def test_eval_command_shares_the_eval_group_with_superres(tmp_path: Path) -> None:
@@ -230,6 +243,8 @@ def test_eval_command_shares_the_eval_group_with_superres(tmp_path: Path) -> Non
     app = cli_app()
     help_text = CliRunner().invoke(app, ["eval", "--help"]).output
     assert "colorize" in help_text and "superres" in help_text
+    command_help = CliRunner().invoke(app, ["eval", "colorize", "--help"], env={"COLUMNS": "200"}).output
+    assert "--render-size" in command_help and "--model" in command_help and "--scale" not in command_help
     result = CliRunner().invoke(app, ["eval", "colorize", "--data", str(data), "--model", str(tiny_model(tmp_path)),
                                       "--device", "cpu", "--render-size", "32", "--json"])
     assert result.exit_code == 0, result.output
@@ -243,11 +258,14 @@ def test_eval_command_shares_the_eval_group_with_superres(tmp_path: Path) -> Non
     assert missing.exit_code == 1
 
 
-def test_eval_app_is_created_once() -> None:
-    import typer
-
-    from gantool.cli.eval import eval_app
-
-    app = typer.Typer()
-    first = eval_app(app)
-    assert eval_app(app) is first and [g.name for g in app.registered_groups] == ["eval"]
+def test_eval_without_model_scores_the_bundled_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    tiny_model(tmp_path).rename(models / f"{gantool_colorize.DEFAULT_MODEL}.safetensors")
+    monkeypatch.setenv("GANTOOL_MODELS", str(models))
+    data = write_photos(tmp_path / "photos", count=1)
+    result = CliRunner().invoke(cli_app(), ["eval", "colorize", "--data", str(data), "--device", "cpu",
+                                            "--render-size", "32", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["psnr"] == pytest.approx(
+        evaluate(models / "colorize.safetensors", data, render_size=32).rows[0].psnr)

@@ -406,9 +406,13 @@ def test_eval_scores_both_test_domains(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from gantool.cli.app import build_app
+    from gantool.engine.evaluation import run_evaluation
     from gantool.engine.export import export_model
+    from gantool.lib.metrics import MEAN_ROW
+    from gantool.plugin.common import EvalOptions
+    from gantool.plugin.evaluation import EvalContext
     from gantool.plugin.manager import build_plugin_system
-    from gantool_cyclegan.evaluate import MEAN_ROW, evaluate
+    from gantool_cyclegan.options import CycleGANEvalOptions
 
     task = CycleGAN(SPEC, tiny_options())
     networks = task.build_inference_networks()
@@ -419,7 +423,8 @@ def test_eval_scores_both_test_domains(tmp_path: Path) -> None:
         for i, pixels in enumerate(smooth_images(count, 20, seed)):
             write_image(data / name / f"{i}.png", Image(pixels))
 
-    rows = evaluate(model, data, device="cpu")
+    rows = run_evaluation(spec=SPEC, model_path=model, options=EvalOptions(data=data, device="cpu"),
+                          task_options=CycleGANEvalOptions()).rows
     assert [r.image for r in rows] == ["testA/0", "testA/1", "testB/0", "testB/1", "testB/2", MEAN_ROW]
     assert rows[0].ba_cycle_psnr is None and rows[2].ab_cycle_psnr is None
     assert rows[-1].ab_change == pytest.approx((rows[0].ab_change + rows[1].ab_change) / 2)
@@ -427,7 +432,7 @@ def test_eval_scores_both_test_domains(tmp_path: Path) -> None:
 
     # An identity model would have a perfect cycle and no change: the two columns tell it apart.
     identity = {name: _Identity() for name in networks}
-    same = evaluate(type("Loaded", (), {"task": task, "networks": identity})(), data, device="cpu")
+    same = task.evaluate(identity, data, CycleGANEvalOptions(), EvalContext(device=torch.device("cpu"))).rows
     assert same[-1].ab_change == 0 and same[-1].ab_cycle_psnr == float("inf")
 
     app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))

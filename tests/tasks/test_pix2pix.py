@@ -85,7 +85,7 @@ def test_card_registered_through_entry_point() -> None:
 
 
 def test_cards_and_shared_helpers_do_not_import_torch() -> None:
-    code = ("import sys, gantool_pix2pix, gantool_colorize, gantool.cgan, gantool.evalcmd; "
+    code = ("import sys, gantool_pix2pix, gantool_colorize, gantool.cgan, gantool.cli.eval; "
             "gantool_pix2pix.options.Pix2PixTrainOptions(); print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
@@ -218,10 +218,19 @@ def test_export_metadata_names_architecture_and_direction() -> None:
 # ------------------------------------------------------------------------------------------ evaluation
 
 
+def evaluate(model: Path, data: Path, *, size: int | None = None) -> list:
+    """``gantool eval pix2pix`` through the engine, as the CLI runs it; the rows."""
+    from gantool.engine.evaluation import run_evaluation
+    from gantool.plugin.common import EvalOptions
+    from gantool_pix2pix.options import Pix2PixEvalOptions
+
+    return list(run_evaluation(spec=SPEC, model_path=model, options=EvalOptions(data=data, device="cpu"),
+                               task_options=Pix2PixEvalOptions(size=size)).rows)
+
+
 def test_eval_scores_the_test_split_in_the_models_direction(tmp_path: Path) -> None:
     from gantool.engine.export import export_model, load_model
-    from gantool.lib.metrics import psnr, to_8bit
-    from gantool_pix2pix.evaluate import MEAN_ROW, evaluate
+    from gantool.lib.metrics import MEAN_ROW, psnr, to_8bit
 
     task = Pix2Pix(SPEC, tiny_options(direction="BtoA"))
     model = export_model(tmp_path / "tiny.safetensors", task, task.build_inference_networks())
@@ -231,7 +240,7 @@ def test_eval_scores_the_test_split_in_the_models_direction(tmp_path: Path) -> N
         a = smooth(40, 40, 10 + index)
         write_image(test / f"t{index}.png", Image(np.concatenate([a, 1 - a], axis=1)))
 
-    rows = evaluate(model, tmp_path / "facades", device="cpu")
+    rows = evaluate(model, tmp_path / "facades")
     assert [r.image for r in rows] == ["t0", "t1", "t2", MEAN_ROW]
     # Recompute one row by hand: BtoA means the right half goes in, the left half is the target, at the
     # model's crop size (32).
@@ -244,7 +253,7 @@ def test_eval_scores_the_test_split_in_the_models_direction(tmp_path: Path) -> N
         result = to_8bit(loaded.task.predict(loaded.networks, source))
     assert rows[1].psnr == pytest.approx(float(psnr(result, to_8bit(target.clamp(0, 1)))), abs=0.05)
     assert rows[-1].l1 == pytest.approx(np.mean([r.l1 for r in rows[:-1]]))
-    native = evaluate(model, tmp_path / "facades", size=0, device="cpu")
+    native = evaluate(model, tmp_path / "facades", size=0)
     assert native[0].psnr != rows[0].psnr  # --size 0 runs at the stored 40x40
 
 
@@ -259,6 +268,9 @@ def test_eval_through_the_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["image"] for r in rows] == ["p0", "p1", "p2", "mean"] and 0 < rows[-1]["l1"] < 1
+    assert list(rows[0]) == ["image", "l1", "psnr", "ssim"]
+    no_model = CliRunner().invoke(cli_app(), ["eval", "pix2pix", "--data", str(data)])
+    assert no_model.exit_code == 2 and "needs --model" in no_model.output
     missing = CliRunner().invoke(cli_app(), ["eval", "pix2pix", "--data", str(tmp_path / "nowhere"),
                                              "--model", str(model)])
     assert missing.exit_code != 0 and "nowhere" in missing.output

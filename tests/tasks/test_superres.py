@@ -338,10 +338,19 @@ def test_visualize_rows_and_export_metadata() -> None:
 # ------------------------------------------------------------------------------------ end to end, eval
 
 
+def evaluate(model: Path | None, bench: Path, scale: int | None = None, **options: object) -> list:
+    """``gantool eval superres`` through the engine, as the CLI runs it; the rows."""
+    from gantool.engine.evaluation import run_evaluation
+    from gantool.plugin.common import EvalOptions
+    from gantool_superres.options import SuperResEvalOptions
+
+    return list(run_evaluation(spec=SPEC, model_path=model, options=EvalOptions(data=bench, device="cpu"),
+                               task_options=SuperResEvalOptions(scale=scale, **options)).rows)
+
+
 def test_train_export_reload_and_evaluate(tmp_path: Path) -> None:
     from gantool.engine.training import Trainer
     from gantool.testing import tiny_training_options
-    from gantool_superres.evaluate import evaluate
 
     data = write_images(tmp_path / "train")
     options = tiny_training_options(tmp_path / "run", data, steps=2, checkpoint_every=2)
@@ -352,20 +361,28 @@ def test_train_export_reload_and_evaluate(tmp_path: Path) -> None:
     rows = evaluate(result.exported, bench)  # scale taken from the model file
     assert [r.image for r in rows] == ["img0", "img1", "mean"]
     assert all(r.model_psnr is not None and r.model_psnr > 10 for r in rows)
+    assert evaluate(result.exported, bench, tile=17)[0].model_psnr == pytest.approx(rows[0].model_psnr, abs=0.01)
     with pytest.raises(UsageError, match="upscales x2"):
         evaluate(result.exported, bench, 4)
 
 
 def test_evaluate_uses_stored_lr_files_and_checks_their_size(tmp_path: Path) -> None:
-    from gantool_superres.evaluate import evaluate
+    from gantool.plugin.evaluation import EvalContext
+    from gantool_superres.options import SuperResEvalOptions
 
     bench = tmp_path / "bench"
     write_images(bench / "HR", count=1, size=(32, 32))
     generator = build_generator("compact", scale=4, width=8, blocks=1).eval()
-    first = evaluate({"generator": generator}, bench, 4)
+    task, context = SuperResolution(SPEC, tiny_options(scale=4)), EvalContext(device=torch.device("cpu"))
+
+    def scores() -> list:
+        return list(task.evaluate({"generator": generator}, bench, SuperResEvalOptions(scale=4), context).rows)
+
+    first = scores()
     write_images(bench / "LR_bicubic" / "X4", count=1, size=(8, 8))  # right size, other pixels
-    second = evaluate({"generator": generator}, bench, 4)
+    second = scores()
     assert first[0].bicubic_psnr != second[0].bicubic_psnr
+    assert first[0].model_psnr is not None and second[0].model_psnr != first[0].model_psnr
     write_images(bench / "LR_bicubic" / "X4", count=1, size=(9, 8))
     with pytest.raises(InputError, match="expected \\(8, 8\\)"):
         evaluate(None, bench, 4)
@@ -384,8 +401,15 @@ def test_eval_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["image"] for r in rows] == ["img0", "img1", "mean"] and rows[0]["model_psnr"] is None
+    assert rows[0]["bicubic_psnr"] == pytest.approx(evaluate(None, bench, 2)[0].bicubic_psnr)
+    table = CliRunner().invoke(app, ["eval", "superres", "--data", str(bench), "--scale", "2"],
+                               env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "bicubic PSNR" in table.output and "model PSNR" not in table.output
     missing = CliRunner().invoke(app, ["eval", "superres", "--data", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1
+    for bad in (["--scale", "5"], ["--tile", "8"]):
+        refused = CliRunner().invoke(app, ["eval", "superres", "--data", str(bench), *bad])
+        assert refused.exit_code == 2 and bad[0] in refused.output
 
 
 def test_train_options_shape_the_cli() -> None:

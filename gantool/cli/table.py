@@ -1,0 +1,51 @@
+"""Evaluation results on the terminal: the rich table of ``gantool eval TASK``, or its JSON (torch-free)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from gantool.plugin.evaluation import MEAN_ROW, EvalColumn, EvalResult, records_as_json, row_value
+
+
+def result_as_json(result: EvalResult) -> str:
+    """The rows as a JSON list of objects with the label and every declared column (``null``: not measured)."""
+    return records_as_json(result.records())
+
+
+def print_result(result: EvalResult, *, title: str) -> None:
+    """The table on stdout (see :func:`print_rows`), then the result's notes."""
+    print_rows(result.rows, result.columns, label=result.label, title=title)
+    console = Console(soft_wrap=False)
+    for note in result.notes:
+        console.print(note, markup=False, highlight=False, emoji=False)
+
+
+def print_rows(rows: Sequence[Any], columns: Sequence[EvalColumn], *, label: str = "image", title: str) -> None:
+    """A rich table on stdout: the row's label, then ``columns``; the mean row in its own section.
+
+    Columns that are ``None`` in every row (not measured this time) are left out.
+    """
+    shown = [c for c in columns if any(row_value(row, c.name) is not None for row in rows)]
+    table = Table(title=title)
+    table.add_column(label)
+    for column in shown:
+        table.add_column(column.header, justify="right")
+    for row in rows:
+        name = str(row_value(row, label))
+        if name == MEAN_ROW:
+            table.add_section()
+        table.add_row(escape(name), *(_cell(row_value(row, c.name), c.format) for c in shown))
+    Console(soft_wrap=False).print(table)
+
+
+def _cell(value: Any, spec: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format(value, spec)
+    return str(value)
