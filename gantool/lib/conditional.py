@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from gantool import flag
 from gantool.errors import UsageError
+from gantool.lib.nets.geometry import depth_for_crop
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -84,9 +85,7 @@ class ConditionalGANOptions:
         """``depth``, or the one derived from ``crop``."""
         if self.depth is not None:
             return self.depth
-        from math import floor, log2
-
-        return max(1, min(8, int(floor(log2(max(self.crop, 4)))) - 1))  # = gantool.nets.unet.depth_for_crop
+        return depth_for_crop(max(self.crop, 4))
 
     def describe_architecture(self, in_channels: int, out_channels: int) -> str:
         """Short text for ``gantool.architecture``, e.g. ``U-Net 3->3, depth 7, width 64, instance norm``."""

@@ -30,21 +30,12 @@ from gantool.lib.losses import AdversarialLoss
 from gantool.lib.nets.patchgan import PatchDiscriminator
 from gantool.lib.nets.resnet import ResnetGenerator
 from gantool.lib.pool import ImagePool
+from gantool.lib.ranges import to_signed, to_unit
 from gantool.plugin.task import Task
 from gantool_cyclegan.options import CycleGANTrainOptions
 
 GENERATORS = ("generator_ab", "generator_ba")
 CRITICS = ("critic_a", "critic_b")
-
-
-def to_signed(image: Tensor) -> Tensor:
-    """[0, 1] to the generators' [-1, 1]."""
-    return image * 2 - 1
-
-
-def to_unit(image: Tensor) -> Tensor:
-    """[-1, 1] back to [0, 1]."""
-    return (image + 1) * 0.5
 
 
 class CycleGAN(Task):
