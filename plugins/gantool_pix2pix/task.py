@@ -93,7 +93,8 @@ class Pix2Pix(Task):
     def training_step(self, batch: dict[str, Tensor], step: Any) -> dict[str, Tensor]:
         """Critic on (A, B) vs (A, G(A)), then generator on GAN + ``l1_weight`` * L1."""
         _, losses = conditional_gan_step(step, to_signed(batch["A"]), to_signed(batch["B"]),
-                                         adversarial=self.adversarial, l1_weight=self.options.l1_weight)
+                                         adversarial=self.adversarial, l1_weight=self.options.l1_weight,
+                                         adversarial_weight=self.options.adversarial_weight)
         return losses
 
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
