@@ -6,6 +6,8 @@ expected, what arrived, and what to do, naming the file or plugin involved.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class GantoolError(Exception):
     """Base class for every error gantool reports to a user. Exit code 1 unless a subclass says so."""
@@ -37,3 +39,28 @@ class CheckpointError(GantoolError):
 
 class TrainingError(GantoolError):
     """Training cannot go on (for example a NaN or Inf loss)."""
+
+
+def one_line(error: BaseException, *, location: bool = False) -> str:
+    """An exception as one line for a report: the first line of its message.
+
+    A ``GantoolError`` is already written for users, so it is shown as is; any other exception gets its
+    type name in front (``RuntimeError: boom``) because the message alone rarely says what failed. With
+    ``location``, the file and line where it was raised are appended, which helps a plugin author find a
+    crash the report otherwise hides.
+    """
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    line = text if isinstance(error, GantoolError) else f"{type(error).__name__}: {text}".rstrip(": ")
+    if location:
+        import traceback
+
+        frames = traceback.extract_tb(error.__traceback__)
+        if frames:
+            line += f" ({frames[-1].filename}:{frames[-1].lineno})"
+    return line
+
+
+def few(names: Sequence[str], limit: int = 5) -> str:
+    """The first ``limit`` names, comma-separated, and how many more there are: keeps error lines short."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from gantool import EvalColumn, EvalContext, EvalResult, flag
 from gantool.errors import InputError
+from gantool.lib.losses import AdversarialLoss
 from gantool.plugin.common import TrainingOptions
 from gantool.plugin.spec import TaskSpec
 from gantool.plugin.task import Task
@@ -152,6 +153,7 @@ class ToyTask(Task):
         super().__init__(spec, options)
         self.history: Tensor | None = None
         self._interrupted = False
+        self.adversarial = AdversarialLoss("lsgan")
 
     def option(self, name: str) -> Any:
         """An option's value, falling back to ``ToyTrainOptions``' default (other specs may reuse ToyTask)."""
@@ -176,10 +178,10 @@ class ToyTask(Task):
             critic_input = torch.cat([real + noise, fake.detach() + noise, history.to(real.dtype)])
             scores = step.networks["critic"](critic_input)  # one forward per backward under DDP
             real_scores, fake_scores = scores[: len(real)], scores[len(real):]
-            d_loss = (real_scores - 1).square().mean() + fake_scores.square().mean()
+            d_loss = self.adversarial.critic(real_scores, fake_scores)
         step.update("critic", d_loss)
         with step.autocast(), step.frozen("critic") as critic:
-            g_adv = (critic(fake) - 1).square().mean()
+            g_adv = self.adversarial.generator(critic(fake))
             g_loss = 0.1 * g_adv + F.l1_loss(fake, real)
         step.update("generator", g_loss)
         self.history = fake[:1].detach().float()

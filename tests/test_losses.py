@@ -1,4 +1,4 @@
-"""Adversarial losses: known values for each mode, gradients in the right direction, float32 output."""
+"""Adversarial losses: known values for each mode, the mean convention, gradients in the right direction, float32."""
 
 from __future__ import annotations
 
@@ -33,16 +33,66 @@ def test_hinge_values() -> None:
     assert loss.generator(torch.tensor([1.0, 3.0])).item() == pytest.approx(-2.0)
 
 
-@pytest.mark.parametrize("mode", ["vanilla", "lsgan", "hinge"])
+def test_relativistic_values() -> None:
+    """ESRGAN's RaGAN: real - mean(fake) towards 1, fake - mean(real) towards 0; the generator the other way."""
+    loss = AdversarialLoss("relativistic")
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])  # means 1 and 0
+    softplus = lambda x: math.log1p(math.exp(x))  # noqa: E731 - BCE of logit x against 0
+    # critic: 0.5 * (mean(softplus(-[2, 0])) + mean(softplus([-2, 0])))
+    assert loss.critic(real, fake).item() == pytest.approx((softplus(-2) + math.log(2)) / 2)
+    # generator: 0.5 * (mean(softplus([2, 0])) + mean(softplus(-[-2, 0])))
+    assert loss.generator(fake, real).item() == pytest.approx((softplus(2) + math.log(2)) / 2)
+    assert loss.needs_real_logits and not AdversarialLoss("hinge").needs_real_logits
+    with pytest.raises(ValueError, match="logits on real images"):
+        loss.generator(fake)
+
+
+@pytest.mark.parametrize("mode", ["vanilla", "lsgan", "hinge", "relativistic"])
+def test_critic_loss_is_the_mean_of_its_real_and_fake_terms(mode: str) -> None:
+    """The one convention: a real-only and a fake-only batch each contribute half, not all, of the loss."""
+    loss = AdversarialLoss(mode)
+    real, fake = torch.tensor([0.7, -0.2, 1.5]), torch.tensor([0.3, -1.0])
+    if mode == "relativistic":
+        real_term = loss._towards(real - fake.mean(), 1.0)
+        fake_term = loss._towards(fake - real.mean(), 0.0)
+    elif mode == "hinge":
+        real_term, fake_term = torch.relu(1 - real).mean(), torch.relu(1 + fake).mean()
+    else:
+        real_term, fake_term = loss._towards(real, 1.0), loss._towards(fake, 0.0)
+    assert loss.critic(real, fake).item() == pytest.approx(0.5 * (real_term + fake_term).item())
+
+
+@pytest.mark.parametrize("mode", ["vanilla", "lsgan", "hinge", "relativistic"])
 def test_gradients_push_the_right_way(mode: str) -> None:
     loss = AdversarialLoss(mode)
-    real = torch.full((4,), 0.5, requires_grad=True)
-    fake = torch.full((4,), 0.5, requires_grad=True)
+    real = torch.tensor([0.5, 0.3, 0.7, 0.5], requires_grad=True)
+    fake = torch.tensor([0.5, 0.6, 0.4, 0.5], requires_grad=True)
     loss.critic(real, fake).backward()
     assert (real.grad < 0).all() and (fake.grad > 0).all()  # descent raises real scores, lowers fake ones
     fake_g = torch.full((4,), 0.5, requires_grad=True)
-    loss.generator(fake_g).backward()
+    loss.generator(fake_g, real.detach()).backward()
     assert (fake_g.grad < 0).all()
+
+
+@pytest.mark.parametrize("mode", ["lsgan", "relativistic"])
+def test_generator_via_runs_the_critic_once(mode: str) -> None:
+    """Relativistic needs the real logits: real and fake go through the critic together, the real detached."""
+    loss = AdversarialLoss(mode)
+    seen: list[int] = []
+
+    def critic(images: torch.Tensor) -> torch.Tensor:
+        seen.append(len(images))
+        return images.mean(dim=(1, 2, 3)) * 3
+
+    real = torch.rand(2, 3, 4, 4, requires_grad=True)
+    fake = torch.rand(3, 3, 4, 4, requires_grad=True)
+    value = loss.generator_via(critic, fake, real)
+    value.backward()
+    expected = loss.generator(critic(fake), critic(real)) if mode == "relativistic" else loss.generator(critic(fake))
+    assert seen[0] == (5 if mode == "relativistic" else 3)
+    assert value.item() == pytest.approx(expected.item())
+    assert real.grad is None or not real.grad.any()  # only the generator's fakes learn here
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
 
 
 def test_half_precision_logits_give_float32_losses() -> None:
@@ -52,5 +102,5 @@ def test_half_precision_logits_give_float32_losses() -> None:
 
 
 def test_unknown_mode() -> None:
-    with pytest.raises(ValueError, match="vanilla, lsgan, hinge"):
+    with pytest.raises(ValueError, match="vanilla, lsgan, hinge, relativistic"):
         AdversarialLoss("wgan")

@@ -59,7 +59,7 @@ from gantool.engine.journal import (
     params_hash,
     skip_reason,
 )
-from gantool.errors import GantoolError, InputError
+from gantool.errors import InputError, one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -280,7 +280,7 @@ def _pipeline(todo: list[Job], process: Callable[..., Image], read: _Reader,
                 image, companions = read(job) if future is None else future.result()
                 output = process(image, companions) if job.item.companions else process(image)
             except Exception as err:  # one bad file (or one failing computation) never stops the rest
-                run.finish(job, "failed", _one_line(err), advance=True)
+                run.finish(job, "failed", one_line(err), advance=True)
                 continue
             results.put((job, output))
     except BaseException:
@@ -302,14 +302,9 @@ def _write_loop(results: queue.Queue, write: Callable[..., Any], quality: int, r
         try:
             write(job.output, image, bit_depth=image.bit_depth, quality=quality, protect=job.item.all_paths())
         except Exception as err:
-            run.finish(job, "failed", _one_line(err), advance=True)
+            run.finish(job, "failed", one_line(err), advance=True)
         else:
             run.finish(job, "done", advance=True)
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return text if isinstance(err, GantoolError) else f"{type(err).__name__}: {text}".rstrip(": ")
 
 
 @contextlib.contextmanager

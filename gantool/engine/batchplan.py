@@ -118,8 +118,9 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool 
 
 
 def _folder_images(folder: Path, recursive: bool, extensions: frozenset[str]) -> list[Path]:
-    pattern = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in pattern if _is_image(p, folder, extensions))
+    from gantool.image.files import list_images
+
+    return list_images(folder, recursive=recursive, extensions=extensions)
 
 
 def _is_image(path: Path, root: Path, extensions: frozenset[str]) -> bool:

@@ -32,7 +32,7 @@ from torch import nn
 import gantool
 from gantool.engine.checkpoint import flatten, unflatten
 from gantool.engine.runtime import tune_cpu_allocator
-from gantool.errors import CheckpointError, PluginError
+from gantool.errors import CheckpointError, PluginError, few
 from gantool.plugin.options import coerce, to_plain
 from gantool.weights import read_metadata
 
@@ -200,7 +200,7 @@ def _load_strict(path: Path, name: str, network: nn.Module, state: dict[str, tor
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         detail = "; ".join(part for part in (
-            f"missing {_few(missing)}" if missing else "", f"unexpected {_few(unexpected)}" if unexpected else "")
+            f"missing {few(missing)}" if missing else "", f"unexpected {few(unexpected)}" if unexpected else "")
             if part)
         raise CheckpointError(f"model '{path}' does not fit network {name!r} ({detail}); "
                               "was it exported by another version of the task?")
@@ -209,7 +209,3 @@ def _load_strict(path: Path, name: str, network: nn.Module, state: dict[str, tor
             raise CheckpointError(f"model '{path}': {name}.{key} has shape {tuple(tensor.shape)}, the network "
                                   f"expects {tuple(expected[key].shape)}")
     network.load_state_dict(state)
-
-
-def _few(keys: list[str]) -> str:
-    return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")

@@ -134,6 +134,7 @@ def make_grid(rows: list[Tensor]) -> Tensor:
 def save_sample_grid(path: Path, rows: list[Tensor]) -> Path:
     """Write rows of images as one PNG through ``gantool.io`` (values clipped to [0, 1])."""
     from gantool.image.io import Image, write_image
+    from gantool.image.tensor import to_array
 
-    grid = make_grid(rows).clamp(0, 1).permute(1, 2, 0).contiguous().numpy()
+    grid = to_array(make_grid(rows))
     return write_image(path, Image(color=grid))

@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gantool.image.color import REC601
+
 #: ``ab`` units per network unit: ``ab = AB_SCALE * tanh_output``.
 AB_SCALE = 110.0
-#: Rec. 601 luma weights, what OpenCV's RGB2GRAY and gantool's engine use to make a gray image.
-REC601 = (0.299, 0.587, 0.114)
 #: Largest channel difference (in [0, 1] units) still counted as gray: 8-bit rounding and JPEG noise
 #: leave a level or two between the channels of an image that was meant to be gray.
 GRAY_TOLERANCE = 2.5 / 255

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 
 from gantool import flag
 from gantool.errors import UsageError
+from gantool.lib.nets.geometry import depth_for_crop
+from gantool.lib.options import AdamOptions, CriticOptions, GanLossOptions
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -25,12 +27,14 @@ if TYPE_CHECKING:
     from gantool.lib.nets.unet import UNet
 
 Norm = Literal["instance", "batch"]
-ConditionalLoss = Literal["vanilla", "lsgan"]
 
 
 @dataclass(kw_only=True)
-class ConditionalGANOptions:
+class ConditionalGANOptions(CriticOptions, GanLossOptions, AdamOptions):
     """Architecture, loss and optimiser flags common to pix2pix-style tasks (``gantool train pix2pix ...``).
+
+    The critic, adversarial-loss and Adam flags come from the shared groups of :mod:`gantool.lib.options`
+    with their defaults (the paper's: vanilla GAN loss, Adam 2e-4 with beta1 0.5, a 70x70 PatchGAN).
 
     ``width``, ``depth`` (or ``crop``, from which it is derived) and ``norm`` shape the exported generator
     and are read back from the model file at inference: their defaults must keep their meaning.
@@ -50,15 +54,8 @@ class ConditionalGANOptions:
     dropout: float = flag(0.5, "Dropout in the three decoder blocks next to the bottleneck (pix2pix's noise; 0 "
                           "disables it). Off at inference unless --seed asks for it.", panel="Architecture",
                           min=0.0, max=0.9)
-    critic_width: int = flag(64, "Channels of the critic's first layer.", panel="Architecture", min=1)
-    critic_layers: int = flag(3, "Stride-2 layers of the PatchGAN critic: 3 sees 70x70 patches, 2 sees 34x34, "
-                              "4 sees 142x142.", panel="Architecture", min=1, max=6)
-    gan_loss: ConditionalLoss = flag("vanilla", "Adversarial loss: vanilla (BCE, the paper) or lsgan (least "
-                                     "squares).", panel="Losses")
     l1_weight: float = flag(100.0, "Weight of the L1 loss to the target (the paper's lambda).", panel="Losses",
                             min=0.0)
-    lr: float = flag(2e-4, "Adam learning rate of generator and critic.", panel="Optimisation", min=0.0)
-    beta1: float = flag(0.5, "Adam beta1.", panel="Optimisation", min=0.0, max=1.0)
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -77,16 +74,14 @@ class ConditionalGANOptions:
             found.append(f"--depth must be between 1 and 8, got {self.depth}")
         if not 0.0 <= self.dropout < 1.0:
             found.append(f"--dropout must be in [0, 1), got {self.dropout}")
-        return found
+        return found + self.critic_size_problems(self.crop)
 
     @property
     def unet_depth(self) -> int:
         """``depth``, or the one derived from ``crop``."""
         if self.depth is not None:
             return self.depth
-        from math import floor, log2
-
-        return max(1, min(8, int(floor(log2(max(self.crop, 4)))) - 1))  # = gantool.nets.unet.depth_for_crop
+        return depth_for_crop(max(self.crop, 4))
 
     def describe_architecture(self, in_channels: int, out_channels: int) -> str:
         """Short text for ``gantool.architecture``, e.g. ``U-Net 3->3, depth 7, width 64, instance norm``."""
@@ -106,8 +101,7 @@ def build_critic(options: ConditionalGANOptions, in_channels: int) -> nn.Module:
     """The conditional PatchGAN: it sees input and output stacked, ``in_channels`` = their sum."""
     from gantool.lib.nets.patchgan import PatchDiscriminator
 
-    return PatchDiscriminator(in_channels, width=options.critic_width, n_layers=options.critic_layers,
-                              norm=options.norm)
+    return PatchDiscriminator.from_options(options, in_channels, norm=options.norm)
 
 
 def adversarial_loss(options: ConditionalGANOptions) -> AdversarialLoss:
@@ -118,13 +112,13 @@ def adversarial_loss(options: ConditionalGANOptions) -> AdversarialLoss:
 
 
 def conditional_gan_step(step: TrainStep, source: Tensor, target: Tensor, *, adversarial: AdversarialLoss,
-                         l1_weight: float) -> tuple[Tensor, dict[str, Tensor]]:
+                         l1_weight: float, adversarial_weight: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
     """One pix2pix iteration on networks ``"generator"`` and ``"critic"``; returns (fake, losses to log).
 
     ``source`` and ``target`` are in the generator's value range ([-1, 1] for the U-Net). Order as in the
     paper: the critic learns on ``(x, y)`` against ``(x, G(x))`` (loss halved inside
-    :meth:`AdversarialLoss.critic`), then the generator on the frozen critic's verdict plus
-    ``l1_weight * L1``. Real and fake pairs go through the critic in one forward (the engine's rule for
+    :meth:`AdversarialLoss.critic`), then the generator on ``adversarial_weight`` times the frozen critic's
+    verdict plus ``l1_weight * L1``. Real and fake pairs go through the critic in one forward (the engine's rule for
     DDP); with batch norm they therefore share batch statistics, which instance norm avoids.
     """
     import torch
@@ -137,9 +131,10 @@ def conditional_gan_step(step: TrainStep, source: Tensor, target: Tensor, *, adv
         d_loss = adversarial.critic(real_logits, fake_logits)
     step.update("critic", d_loss)
     with step.autocast(), step.frozen("critic") as critic:
-        g_adversarial = adversarial.generator(critic(torch.cat([source, fake], dim=1)))
+        g_adversarial = adversarial.generator_via(critic, torch.cat([source, fake], dim=1),
+                                                  torch.cat([source, target], dim=1))
         l1 = F.l1_loss(fake.float(), target.float())
-        g_loss = g_adversarial + l1_weight * l1
+        g_loss = adversarial_weight * g_adversarial + l1_weight * l1
     step.update("generator", g_loss)
     losses = {"d": d_loss.detach(), "g": g_loss.detach(), "g_gan": g_adversarial.detach(), "l1": l1.detach()}
     return fake.detach(), losses

@@ -19,7 +19,6 @@ Reproducible randomness (crops, flips, the unpaired B draw), in one of two modes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -28,35 +27,24 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gantool.errors import InputError, UsageError
+from gantool.errors import InputError, UsageError, few
+from gantool.image.color import REC601
+from gantool.image.files import list_images
+from gantool.image.tensor import to_tensor
 
 Size = int | tuple[int, int]
-_LUMA = (0.299, 0.587, 0.114)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def list_images(root: str | Path, *, recursive: bool = False) -> list[Path]:
-    """Supported image files in ``root`` (sorted; hidden files and folders skipped)."""
-    from gantool.image.io import SUPPORTED_EXTENSIONS
-
-    root = Path(root)
-    if not root.is_dir():
-        raise InputError(f"'{root}' is not a folder" if root.exists() else f"folder '{root}' does not exist")
-    candidates = root.rglob("*") if recursive else root.iterdir()
-    return sorted(p for p in candidates if p.suffix.lower() in SUPPORTED_EXTENSIONS and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def load_image(path: str | Path, *, channels: int = 3) -> Tensor:
     """Decode ``path`` to a ``(channels, H, W)`` float32 tensor in [0, 1] (alpha dropped)."""
     from gantool.image.io import read_image
 
-    image = read_image(path)
-    tensor = torch.from_numpy(image.rgb()).permute(2, 0, 1).contiguous()
+    tensor = to_tensor(read_image(path).rgb())[0]
     if channels == 1:
-        weights = torch.tensor(_LUMA, dtype=tensor.dtype)[:, None, None]
+        weights = torch.tensor(REC601, dtype=tensor.dtype)[:, None, None]
         return (tensor * weights).sum(0, keepdim=True)
     return tensor
 
@@ -278,14 +266,10 @@ def _match_folders(folder_a: Path, folder_b: Path, recursive: bool) -> list[tupl
         return found, clashes
 
     (a, clash_a), (b, clash_b) = by_stem(folder_a), by_stem(folder_b)
-    problems = [f"{len(only)} file(s) in {side}/ have no partner in {other}/ ({_few(only)})"
+    problems = [f"{len(only)} file(s) in {side}/ have no partner in {other}/ ({few(only)})"
                 for side, other, only in (("A", "B", sorted(a.keys() - b.keys())),
                                           ("B", "A", sorted(b.keys() - a.keys()))) if only]
-    problems += [f"ambiguous names in {side}/: {_few(c)}" for side, c in (("A", clash_a), ("B", clash_b)) if c]
+    problems += [f"ambiguous names in {side}/: {few(c)}" for side, c in (("A", clash_a), ("B", clash_b)) if c]
     if problems:
         raise InputError(f"paired folders in '{folder_a.parent}' do not match: " + "; ".join(problems))
     return [(a[key], b[key]) for key in sorted(a)]
-
-
-def _few(names: Sequence[str]) -> str:
-    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")

@@ -1,4 +1,4 @@
-"""Adversarial losses shared by the GAN tasks: vanilla (BCE), least squares (LSGAN) and hinge.
+"""Adversarial losses shared by every GAN task: vanilla (BCE), least squares, hinge and relativistic average.
 
 One object per task, chosen by name, so a task's ``training_step`` reads the same whatever the loss:
 
@@ -6,19 +6,24 @@ One object per task, chosen by name, so a task's ``training_step`` reads the sam
     d_loss = adversarial.critic(real_logits, fake_logits)   # after the critic saw real and detached fake
     g_loss = adversarial.generator(critic(fake))             # through a frozen critic
 
-Logits are any shape (a PatchGAN map is averaged over all patches) and are cast to float32 first, so
-the losses stay accurate under mixed precision.
+**Convention.** Where a loss has a real term and a fake term, it is their *mean* (half their sum): the
+critic loss in every mode, and the relativistic generator loss. pix2pix and CycleGAN halve the
+discriminator loss this way to slow the critic relative to the generator, and ESRGAN's relativistic loss
+is written as the same mean. Each term averages over every element of its logits, so a PatchGAN map
+counts each patch once. Logits are cast to float32 first, so the losses stay accurate under mixed precision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-AdversarialMode = Literal["vanilla", "lsgan", "hinge"]
-MODES: tuple[str, ...] = ("vanilla", "lsgan", "hinge")
+AdversarialMode = Literal["vanilla", "lsgan", "hinge", "relativistic"]
+MODES: tuple[str, ...] = ("vanilla", "lsgan", "hinge", "relativistic")
 
 
 class AdversarialLoss:
@@ -29,15 +34,18 @@ class AdversarialLoss:
     - ``lsgan``: least squares against targets 1 (real) and 0 (fake) (Mao et al. 2017), CycleGAN's choice;
       gradients do not vanish for confidently classified fakes.
     - ``hinge``: ``relu(1 - real) + relu(1 + fake)`` for the critic, ``-fake`` for the generator
-      (Lim & Ye 2017, used by SAGAN / BigGAN).
+      (Lim & Ye 2017, used by SAGAN and BigGAN).
+    - ``relativistic``: relativistic average GAN with BCE (Jolicoeur-Martineau 2018) as ESRGAN uses it: the
+      critic judges whether a real image is more realistic than the average fake (``real - mean(fake)``
+      towards 1, ``fake - mean(real)`` towards 0), and the generator is pushed the opposite way, so it
+      needs the critic's logits on real images as well (:attr:`needs_real_logits`).
 
-    ``critic()`` returns the *mean* of its real and fake terms, i.e. half their sum: pix2pix and CycleGAN
-    halve the discriminator loss to slow the critic down relative to the generator.
+    Every mode follows the module's convention: two-term losses are the mean of their terms.
 
     Args:
-        mode: ``"vanilla"``, ``"lsgan"`` or ``"hinge"``.
-        real_label: Target for real logits in ``vanilla`` and ``lsgan`` (e.g. 0.9 for one-sided label
-            smoothing); the generator always aims at 1.
+        mode: One of :data:`MODES`.
+        real_label: Target for real images in the critic loss of the BCE and least-squares modes (e.g. 0.9
+            for one-sided label smoothing); the generator always aims at 1.
     """
 
     def __init__(self, mode: str = "lsgan", *, real_label: float = 1.0) -> None:
@@ -49,25 +57,61 @@ class AdversarialLoss:
     def __repr__(self) -> str:
         return f"AdversarialLoss({self.mode!r})"
 
+    @property
+    def needs_real_logits(self) -> bool:
+        """Whether :meth:`generator` needs the critic's logits on real images (the relativistic mode)."""
+        return self.mode == "relativistic"
+
     def _towards(self, logits: Tensor, target: float) -> Tensor:
-        """Loss pushing ``logits`` towards the label ``target`` (vanilla and lsgan)."""
-        logits = logits.float()
+        """Loss pushing ``logits`` towards the label ``target`` (BCE, or least squares for lsgan)."""
         if self.mode == "lsgan":
             return (logits - target).square().mean()
         return F.binary_cross_entropy_with_logits(logits, logits.new_full((), target).expand_as(logits))
 
     def critic(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        """Critic loss: real logits towards "real", fake (detached by the caller) towards "fake"; a scalar."""
+        """Critic loss, a float32 scalar: real logits towards "real", fake ones (detached by the caller) towards "fake".
+
+        ``real_logits`` and ``fake_logits`` may differ in shape (a history pool adds fakes).
+        """
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()
         if self.mode == "hinge":
-            real = F.relu(1.0 - real_logits.float()).mean()
-            fake = F.relu(1.0 + fake_logits.float()).mean()
+            real = F.relu(1.0 - real_logits).mean()
+            fake = F.relu(1.0 + fake_logits).mean()
+        elif self.mode == "relativistic":
+            real = self._towards(real_logits - fake_logits.mean(), self.real_label)
+            fake = self._towards(fake_logits - real_logits.mean(), 0.0)
         else:
             real = self._towards(real_logits, self.real_label)
             fake = self._towards(fake_logits, 0.0)
         return 0.5 * (real + fake)
 
-    def generator(self, fake_logits: Tensor) -> Tensor:
-        """Generator loss: the critic's logits on fakes pushed towards "real"; a scalar."""
+    def generator(self, fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+        """Generator loss, a float32 scalar: the critic's logits on fakes pushed towards "real".
+
+        Args:
+            fake_logits: The (frozen) critic's logits on generated images, with gradients to the generator.
+            real_logits: Its logits on real images; required by ``relativistic`` (detach them: only the
+                generator learns here), ignored by the other modes.
+        """
+        fake_logits = fake_logits.float()
         if self.mode == "hinge":
-            return -fake_logits.float().mean()
+            return -fake_logits.mean()
+        if self.mode == "relativistic":
+            if real_logits is None:
+                raise ValueError("the relativistic generator loss needs the critic's logits on real images too")
+            real_logits = real_logits.float()
+            return 0.5 * (self._towards(real_logits - fake_logits.mean(), 0.0)
+                          + self._towards(fake_logits - real_logits.mean(), 1.0))
         return self._towards(fake_logits, 1.0)
+
+    def generator_via(self, critic: Callable[[Tensor], Tensor], fake: Tensor, real: Tensor) -> Tensor:
+        """:meth:`generator` through ``critic`` in one forward: fakes alone, or real and fake concatenated.
+
+        The relativistic mode compares with real images, so both go through the critic together (one
+        forward per backward, as DDP requires); the other modes run it on the fakes only. ``real`` and
+        ``fake`` are the critic's inputs, ``(B, C, H, W)`` each.
+        """
+        if not self.needs_real_logits:
+            return self.generator(critic(fake))
+        real_logits, fake_logits = critic(torch.cat([real, fake])).split([len(real), len(fake)])
+        return self.generator(fake_logits, real_logits.detach())

@@ -8,7 +8,6 @@ and reported in one line; the CLI keeps working so the user can still list and u
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -16,7 +15,7 @@ from typing import Any, Literal
 
 import pluggy
 
-from gantool.errors import PluginError
+from gantool.errors import PluginError, one_line
 from gantool.plugin import hookspecs
 from gantool.plugin.registry import TaskRegistry, suggest
 
@@ -151,7 +150,7 @@ def _load_entry_point(manager: pluggy.PluginManager, entry_point: metadata.Entry
         plugin = entry_point.load()
     except Exception as error:  # a broken plugin must not take the CLI down with it
         info.status = "error"
-        info.error = f"failed to import {entry_point.value!r}: {_one_line(error)}"
+        info.error = f"failed to import {entry_point.value!r}: {one_line(error, location=True)}"
         return
     _register_checked(manager, plugin, info)
 
@@ -202,7 +201,7 @@ def _collect_tasks(manager: pluggy.PluginManager, registry: TaskRegistry, infos:
         if isinstance(outcome, PluginError):
             _mark_error(by_name.get(plugin), str(outcome))
         elif isinstance(outcome, Exception):
-            _mark_error(by_name.get(plugin), f"gantool_register_tasks failed: {_one_line(outcome)}")
+            _mark_error(by_name.get(plugin), f"gantool_register_tasks failed: {one_line(outcome, location=True)}")
     for info in infos:
         info.tasks = registry.tasks_of(info.name)
 
@@ -214,9 +213,3 @@ def _mark_error(info: PluginInfo | None, message: str) -> None:
     info.error = message if info.error is None else f"{info.error}; {message}"
 
 
-def _one_line(error: BaseException) -> str:
-    """``ExceptionType: first line``, plus where it was raised, for a one-line report."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    frames = traceback.extract_tb(error.__traceback__)
-    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    return f"{type(error).__name__}: {text}{where}"

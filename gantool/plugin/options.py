@@ -3,8 +3,13 @@
 The CLI turns the same fields into flags (:mod:`gantool.cli.params`), so plugins write no Typer code.
 
 A field ``lambda_pixel: float = flag(1.0, "Weight of the L1 loss.")`` becomes ``--lambda-pixel FLOAT``
-with its help text; a ``bool`` becomes ``--name/--no-name``; a ``Literal`` becomes a choice. Values are
-merged in this order: dataclass default < ``--config run.toml`` < flags typed on the command line.
+with its help text; a ``bool`` becomes ``--name/--no-name``; a ``Literal`` becomes a choice; a
+``tuple[int, ...]`` (or of ``float``/``str``) becomes a comma list, ``--attention-at 16,32``, and a TOML
+array in config files. Values are merged in this order: dataclass default < ``--config run.toml`` < flags
+typed on the command line.
+
+Option groups compose by dataclass inheritance (``class MyOptions(CriticOptions, AdamOptions)``, all
+``kw_only``); :func:`redefault` gives an inherited field another default without repeating its help.
 """
 
 from __future__ import annotations
@@ -16,12 +21,17 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from gantool.errors import UsageError
 from gantool.plugin.registry import suggest
 
 SUPPORTED_TYPES = (bool, int, float, str, Path)
+#: Element types of tuple options (``tuple[int, ...]`` and so on).
+TUPLE_ELEMENT_TYPES = (int, float, str)
+
+#: What a network is to the default optimizer: generators and critics may get different settings (TTUR).
+NetworkRole = Literal["generator", "critic"]
 
 
 def flag(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirrors Typer's name
@@ -31,6 +41,37 @@ def flag(default: Any, help: str, **extra: Any) -> Any:  # noqa: A002 - mirrors 
     ``"--overwrite/--skip-existing"``), ``panel`` (help panel), ``min``/``max`` for numbers.
     """
     return dataclasses.field(default=default, metadata={"help": help, **extra})
+
+
+def redefault(owner: type, name: str, default: Any, **extra: Any) -> Any:
+    """The field ``name`` of option dataclass ``owner`` with another default (and optionally other extras).
+
+    For a task that inherits an option group but wants its own default, without repeating the help::
+
+        @dataclass(kw_only=True)
+        class CycleGANTrainOptions(GanLossOptions):
+            gan_loss: GanLoss = redefault(GanLossOptions, "gan_loss", "lsgan")
+
+    ``extra`` replaces metadata such as ``help``, ``min`` or ``panel``. Raises ``ValueError`` for an
+    unknown field name.
+    """
+    fields = {field.name: field for field in dataclasses.fields(owner)}
+    if name not in fields:
+        raise ValueError(f"{owner.__name__} has no option {name!r}; it has {', '.join(fields)}")
+    return dataclasses.field(default=default, metadata={**fields[name].metadata, **extra})
+
+
+@runtime_checkable
+class OptimizerOptions(Protocol):
+    """Train options that choose the default optimizer's settings per network role.
+
+    :class:`gantool.lib.options.AdamOptions` implements it; ``Task.build_optimizers`` asks it for each
+    network's ``(lr, (beta1, beta2))``, so a critic can get ``--lr-critic`` (two time-scale updates).
+    """
+
+    def adam_settings(self, role: NetworkRole) -> tuple[float, tuple[float, float]]:
+        """Adam's learning rate and betas for networks of ``role``."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +117,51 @@ def option_fields(*option_classes: type | None) -> list[OptionField]:
 
 def _check_supported(owner: type, name: str, annotation: Any) -> None:
     base = _strip_optional(annotation)
-    if base in SUPPORTED_TYPES or typing.get_origin(base) is typing.Literal:
+    if base in SUPPORTED_TYPES or typing.get_origin(base) is typing.Literal or tuple_element(base) is not None:
         return
     raise ValueError(f"option {owner.__name__}.{name} has type {annotation!r}; use bool, int, float, str, "
-                     "Path, a Literal, or one of these | None")
+                     "Path, a Literal, tuple[int | float | str, ...], or one of these | None")
+
+
+def tuple_element(annotation: Any) -> type | None:
+    """``int`` for ``tuple[int, ...]`` (or ``tuple[int, ...] | None``; likewise float, str); else ``None``."""
+    base = _strip_optional(annotation)
+    if typing.get_origin(base) is tuple:
+        args = typing.get_args(base)
+        if len(args) == 2 and args[1] is Ellipsis and args[0] in TUPLE_ELEMENT_TYPES:
+            return args[0]
+    return None
+
+
+def parse_list(text: str, element: type) -> tuple[Any, ...]:
+    """A comma list as typed on the command line (``16,32``) to a tuple of ``element``; ``""`` is empty.
+
+    Raises ``ValueError`` naming the first bad element and its position.
+    """
+    if not text.strip():
+        return ()
+    return tuple(_list_element(part.strip(), element, index)
+                 for index, part in enumerate(text.split(","), start=1))
+
+
+def format_list(values: Any) -> str:
+    """The comma-list form of a tuple option's value, as :func:`parse_list` reads it."""
+    return ",".join(str(value) for value in values)
+
+
+def _list_element(value: Any, element: type, index: int) -> Any:
+    if isinstance(value, str) and not value:
+        raise ValueError(f"element {index} is empty")
+    if isinstance(value, str) and element is not str:
+        try:
+            return element(value)
+        except ValueError:
+            raise ValueError(f"element {index} ({value!r}) is not {'an int' if element is int else 'a number'}"
+                             ) from None
+    try:
+        return coerce(value, element)
+    except ValueError as error:
+        raise ValueError(f"element {index}: {error}") from None
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -140,6 +222,13 @@ def coerce(value: Any, annotation: Any) -> Any:
     if value is None:
         return None
     base = _strip_optional(annotation)
+    element = tuple_element(base)
+    if element is not None:
+        if isinstance(value, str):
+            return parse_list(value, element)
+        if isinstance(value, list | tuple):
+            return tuple(_list_element(item, element, index) for index, item in enumerate(value, start=1))
+        raise ValueError(f"expected a list of {element.__name__}, got {value!r}")
     if typing.get_origin(base) is typing.Literal:
         choices = typing.get_args(base)
         if value not in choices:
@@ -177,15 +266,21 @@ def to_plain(options: Any) -> dict[str, Any]:
 
 
 def dump_toml(values: Mapping[str, Any]) -> str:
-    """Write a flat mapping of scalars as TOML (``None`` values become comments), for saved run configs."""
+    """Write a flat mapping of scalars and tuples as TOML (``None`` values become comments), for saved run configs."""
     lines = []
     for key, value in values.items():
         if value is None:
             lines.append(f"# {key} = (not set)")
-        elif isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, int | float):
-            lines.append(f"{key} = {value!r}")
+        elif isinstance(value, list | tuple):
+            lines.append(f"{key} = [{', '.join(_toml_scalar(item) for item in value)}]")
         else:
-            lines.append(f"{key} = {json.dumps(str(value), ensure_ascii=False)}")
+            lines.append(f"{key} = {_toml_scalar(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _toml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)

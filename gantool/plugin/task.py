@@ -13,7 +13,8 @@ method                         override?  default
 ``build_inference_networks``   may        ``build_networks()`` filtered to ``inference_network_names()``
 ``inference_network_names``    may        ``spec.inference_networks``; what gets EMA, export and loading
 ``scale`` (property)           may        ``spec.scale``; output size / input size of *this* model
-``build_optimizers``           may        Adam(lr=options.lr or 2e-4, betas=(0.5, 0.999)) per network
+``build_optimizers``           may        Adam per network; ``AdamOptions`` settings per network role
+``network_role``               may        ``"generator"`` if in ``inference_network_names()``, else critic
 ``build_dataset``              to train   (none) a map-style dataset of dicts of tensors
 ``training_step``              to train   (none) the GAN update order through ``TrainStep``
 ``visualize``                  may        ``[]`` rows of the sample grid
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
     from gantool.engine.step import TrainStep
     from gantool.plugin.evaluation import EvalContext, EvalResult
+    from gantool.plugin.options import NetworkRole
     from gantool.plugin.spec import TaskSpec
 
 
@@ -159,22 +161,37 @@ class Task:
                            f"it returned {sorted(networks)}")
         return {name: networks[name] for name in names}
 
-    def build_optimizers(self, networks: dict[str, nn.Module]) -> dict[str, Optimizer]:
-        """One optimizer per trainable network, keyed like ``networks``.
+    def network_role(self, name: str) -> NetworkRole:
+        """Whether network ``name`` is a ``"generator"`` or a ``"critic"``, for per-role optimizer settings.
 
-        The default is the usual GAN Adam: ``lr`` from ``options.lr`` (2e-4 when absent), betas
-        ``(options.beta1 or 0.5, options.beta2 or 0.999)``. Networks without trainable parameters
-        get no optimizer.
+        Default: the networks inference uses (:meth:`inference_network_names`) are generators, every other
+        one is a critic. Override when a task trains another kind of network alongside.
+        """
+        return "generator" if name in self.inference_network_names() else "critic"
+
+    def build_optimizers(self, networks: dict[str, nn.Module]) -> dict[str, Optimizer]:
+        """One Adam per trainable network, keyed like ``networks``; networks without trainable parameters get none.
+
+        Options that implement :class:`gantool.plugin.options.OptimizerOptions` (any composing
+        :class:`gantool.lib.options.AdamOptions`) choose ``(lr, betas)`` per :meth:`network_role`, so
+        critics get ``--lr-critic``. Older options are read as before: ``options.lr`` (2e-4 when absent),
+        betas ``(options.beta1 or 0.5, options.beta2 or 0.999)``, the same for every network.
         """
         import torch
 
-        lr = float(getattr(self.options, "lr", 2e-4))
-        betas = (float(getattr(self.options, "beta1", 0.5)), float(getattr(self.options, "beta2", 0.999)))
+        from gantool.plugin.options import OptimizerOptions
+
         optimizers: dict[str, Optimizer] = {}
         for name, network in networks.items():
             parameters = [p for p in network.parameters() if p.requires_grad]
-            if parameters:
-                optimizers[name] = torch.optim.Adam(parameters, lr=lr, betas=betas)
+            if not parameters:
+                continue
+            if isinstance(self.options, OptimizerOptions):
+                lr, betas = self.options.adam_settings(self.network_role(name))
+            else:
+                lr = float(getattr(self.options, "lr", 2e-4))
+                betas = (float(getattr(self.options, "beta1", 0.5)), float(getattr(self.options, "beta2", 0.999)))
+            optimizers[name] = torch.optim.Adam(parameters, lr=lr, betas=betas)
         return optimizers
 
     # ---------------------------------------------------------------------------------------- training

@@ -125,7 +125,8 @@ class Colorize(Task):
         """pix2pix's step on (L, ab): critic on (L, ab) vs (L, G(L)), then GAN + ``l1_weight`` * L1 on ab."""
         source, target = self.make_pair(batch["image"])
         _, losses = conditional_gan_step(step, source, target, adversarial=self.adversarial,
-                                         l1_weight=self.options.l1_weight)
+                                         l1_weight=self.options.l1_weight,
+                                         adversarial_weight=self.options.adversarial_weight)
         return losses
 
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:

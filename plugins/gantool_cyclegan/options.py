@@ -16,10 +16,10 @@ from typing import Literal
 
 from gantool import flag
 from gantool.errors import UsageError
-from gantool.lib.options import load_size_problems
+from gantool.lib.options import AdamOptions, CriticOptions, GanLoss, GanLossOptions, load_size_problems
+from gantool.plugin.options import redefault
 
 Direction = Literal["AtoB", "BtoA"]
-GanLoss = Literal["lsgan", "vanilla", "hinge"]
 
 
 @dataclass(kw_only=True)
@@ -41,8 +41,8 @@ class CycleGANEvalOptions:
 
 
 @dataclass(kw_only=True)
-class CycleGANTrainOptions:
-    """Flags of ``gantool train cyclegan``.
+class CycleGANTrainOptions(CriticOptions, GanLossOptions, AdamOptions):
+    """Flags of ``gantool train cyclegan``: its own, plus the shared critic, loss and Adam groups.
 
     For the paper's schedule (constant learning rate for the first half, then linear decay to zero) add
     ``--lr-schedule linear --decay-start 0.5``; ``--batch-size 1`` is the paper's batch.
@@ -52,11 +52,7 @@ class CycleGANTrainOptions:
                        panel="Architecture", min=1)
     width: int = flag(64, "Channels of the generators' first layer (2x and 4x after the two downsamplings).",
                       panel="Architecture", min=4)
-    critic_width: int = flag(64, "Channels of the critics' first layer.", panel="Architecture", min=4)
-    critic_layers: int = flag(3, "Stride-2 layers of the PatchGAN critics: 3 judges 70x70 patches, 2 34x34, "
-                              "4 142x142.", panel="Architecture", min=1, max=6)
-    gan_loss: GanLoss = flag("lsgan", "Adversarial loss: lsgan (least squares, the paper's), vanilla (BCE) or "
-                             "hinge.", panel="Losses")
+    gan_loss: GanLoss = redefault(GanLossOptions, "gan_loss", "lsgan")  # the paper's
     cycle_weight: float = flag(10.0, "Weight of the cycle-consistency L1 loss, in each direction.",
                                panel="Losses", min=0.0)
     identity_weight: float = flag(0.5, "Weight of the identity L1 loss G_AB(b) ~ b, as a fraction of "
@@ -64,8 +60,6 @@ class CycleGANTrainOptions:
                                   panel="Losses", min=0.0)
     pool_size: int = flag(50, "Generated images remembered per critic; critics see a random mix of old and "
                           "new fakes (0: only the newest).", panel="Losses", min=0)
-    lr: float = flag(2e-4, "Adam learning rate of generators and critics.", panel="Optimisation", min=0.0)
-    beta1: float = flag(0.5, "Adam beta1.", panel="Optimisation", min=0.0, max=1.0)
     load_size: int = flag(286, "Side of the square that training images are resized to before "
                          "cropping.", panel="Data", min=8)
     crop: int = flag(256, "Side of the random square crops taken from the resized images (the "
@@ -73,11 +67,7 @@ class CycleGANTrainOptions:
     flip: bool = flag(True, "Random left-right flips of training images.", panel="Data")
 
     def __post_init__(self) -> None:
-        problems = []
-        smallest = 3 * 2**self.critic_layers  # the critic's logit map would be empty below this
-        if self.crop < smallest:
-            problems.append(f"--crop {self.crop} is too small for --critic-layers {self.critic_layers} "
-                            f"(at least {smallest})")
+        problems = self.critic_size_problems(self.crop)
         problems += load_size_problems(self.load_size, self.crop)
         if problems:
             raise UsageError("cyclegan options: " + "; ".join(problems))

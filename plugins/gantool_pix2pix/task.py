@@ -19,22 +19,13 @@ from torch.utils.data import Dataset
 from gantool import EvalContext, EvalResult
 from gantool.lib.conditional import adversarial_loss, build_critic, build_generator, conditional_gan_step
 from gantool.lib.nets.unet import dropout_active, run_any_size
+from gantool.lib.ranges import to_signed, to_unit
 from gantool.plugin.task import Task
 from gantool_pix2pix.options import Pix2PixTrainOptions
 
 logger = logging.getLogger(__name__)
 
 CHANNELS = 3
-
-
-def to_network(image: Tensor) -> Tensor:
-    """[0, 1] to the generator's [-1, 1]."""
-    return image * 2.0 - 1.0
-
-
-def from_network(values: Tensor) -> Tensor:
-    """The generator's [-1, 1] back to [0, 1], clamped."""
-    return ((values.float() + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
 def run_generator(generator: nn.Module, values: Tensor, multiple: int, seed: int | None = None) -> Tensor:
@@ -102,13 +93,14 @@ class Pix2Pix(Task):
 
     def training_step(self, batch: dict[str, Tensor], step: Any) -> dict[str, Tensor]:
         """Critic on (A, B) vs (A, G(A)), then generator on GAN + ``l1_weight`` * L1."""
-        _, losses = conditional_gan_step(step, to_network(batch["A"]), to_network(batch["B"]),
-                                         adversarial=self.adversarial, l1_weight=self.options.l1_weight)
+        _, losses = conditional_gan_step(step, to_signed(batch["A"]), to_signed(batch["B"]),
+                                         adversarial=self.adversarial, l1_weight=self.options.l1_weight,
+                                         adversarial_weight=self.options.adversarial_weight)
         return losses
 
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
         """Rows: input A, the generator's output, target B."""
-        fake = from_network(networks["generator"](to_network(batch["A"])))
+        fake = to_unit(networks["generator"](to_signed(batch["A"])).float(), clamp=True)
         return [batch["A"].float(), fake, batch["B"].float()]
 
     # --------------------------------------------------------------------------------------- inference
@@ -122,7 +114,7 @@ class Pix2Pix(Task):
             image = image.expand(-1, CHANNELS, -1, -1)
         seed = getattr(options, "seed", None)
         multiple = 2**self.options.unet_depth
-        return from_network(run_generator(networks["generator"], to_network(image), multiple, seed))
+        return to_unit(run_generator(networks["generator"], to_signed(image), multiple, seed).float(), clamp=True)
 
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
                  context: EvalContext) -> EvalResult:

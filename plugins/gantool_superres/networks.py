@@ -10,16 +10,20 @@ stays valid. Outputs are not clamped (the task clamps at inference; L1 training 
   hurts SR and it makes train/eval differ); 9x9 head and tail, residual blocks, sub-pixel upsampling.
 - :class:`RRDBNet`: the ESRGAN generator (Wang et al. 2018): residual-in-residual dense blocks with
   residuals scaled by 0.2, then nearest-neighbour upsampling + conv (no checkerboard from PixelShuffle).
-- :class:`PatchCritic`: strided convs with spectral norm ending in a 1-channel logit map, so it works on
-  any crop size of at least 8 pixels; it can also return its intermediate features for feature matching.
+- :func:`build_critic`: gantool's PatchGAN critic (:mod:`gantool.lib.nets.patchgan`) in its VGG layout with
+  spectral norm: a 1-channel logit map for any crop of at least 8 pixels, and features for feature matching.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
+
+if TYPE_CHECKING:
+    from gantool.lib.options import CriticOptions
 
 
 def upsample_stages(scale: int) -> list[int]:
@@ -214,48 +218,19 @@ def build_generator(arch: str, *, scale: int, width: int, blocks: int) -> nn.Mod
     return GENERATORS[arch](scale=scale, width=width, blocks=blocks)
 
 
-class PatchCritic(nn.Module):
-    """Fully convolutional critic: one real/fake logit per overlapping patch (receptive field 68 pixels at 3 levels).
+def build_critic(options: CriticOptions) -> nn.Module:
+    """The GAN stage's critic: gantool's PatchGAN in its ``vgg`` layout, without norm layers.
 
-    A 3x3 conv, then ``levels`` stages of (4x4 stride-2 conv, 3x3 conv), each LeakyReLU(0.2), and a 3x3 conv
-    to one channel. All convs after the first are spectrally normalised (Real-ESRGAN's choice: stable
-    without batch norm, which would mix the real and fake halves of a concatenated batch).
-
-    Args:
-        width: Channels of the first layer; doubled per stage up to ``8 * width``.
-        levels: Stride-2 stages (an input of side n gives a logit map of side about ``n / 2**levels``).
+    A 3x3 stem, then ``--critic-layers`` stages of (4x4 stride-2 conv, 3x3 conv), each LeakyReLU(0.2), and a
+    3x3 conv to one logit per patch (receptive field 68 pixels at 3 stages; inputs of at least
+    ``2**stages`` pixels). Spectral norm on every conv after the stem (on by default here) is Real-ESRGAN's
+    choice: stable without batch norm, which would mix the real and fake halves of a concatenated batch.
+    PyTorch's default init, as this critic was always trained with. It can return its intermediate
+    features for feature matching.
     """
+    from gantool.lib.nets.patchgan import PatchDiscriminator
 
-    def __init__(self, width: int = 64, levels: int = 3) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, width, 3, padding=1)
-        stages = []
-        channels = width
-        for level in range(levels):
-            out = width * min(2 ** (level + 1), 8)
-            stages.append(nn.Sequential(
-                spectral_norm(nn.Conv2d(channels, out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
-                spectral_norm(nn.Conv2d(out, out, 3, padding=1)), nn.LeakyReLU(0.2),
-            ))
-            channels = out
-        self.stages = nn.ModuleList(stages)
-        self.head = spectral_norm(nn.Conv2d(channels, 1, 3, padding=1))
-        self.min_size = 2 ** levels
-
-    def forward(self, image: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
-        """Logit map ``(B, 1, h', w')`` of ``(B, 3, H, W)`` images in [0, 1].
-
-        With ``return_features`` also the activations after the stem and each stage (for feature
-        matching), as ``(logits, features)``; a flag rather than a method so DDP and compiled wrappers,
-        which only forward ``__call__``, can ask for it.
-        """
-        if min(image.shape[-2:]) < self.min_size:
-            raise ValueError(f"critic input {tuple(image.shape)} is smaller than {self.min_size} pixels")
-        features = [F.leaky_relu(self.stem(image), 0.2)]
-        for stage in self.stages:
-            features.append(stage(features[-1]))
-        logits = self.head(features[-1])
-        return (logits, features) if return_features else logits
+    return PatchDiscriminator.from_options(options, 3, norm="none", layout="vgg", init_std=None)
 
 
 def count_parameters(network: nn.Module) -> int:

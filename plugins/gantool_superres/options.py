@@ -13,10 +13,11 @@ from typing import Literal
 
 from gantool import flag
 from gantool.errors import UsageError
+from gantool.lib.options import AdamOptions, CriticOptions, GanLossOptions
+from gantool.plugin.options import redefault
 
 Architecture = Literal["compact", "srresnet", "rrdb"]
 Stage = Literal["pretrain", "gan"]
-GanLoss = Literal["vanilla", "relativistic"]
 Degradation = Literal["bicubic", "realistic"]
 
 SCALES = (2, 3, 4)
@@ -64,12 +65,23 @@ class SuperResEvalOptions:
 
 
 @dataclass(kw_only=True)
-class SuperResTrainOptions:
-    """Flags of ``gantool train superres``.
+class SuperResTrainOptions(CriticOptions, GanLossOptions, AdamOptions):
+    """Flags of ``gantool train superres``: its own, plus the shared critic, loss and Adam groups.
 
     Training is two-stage, as in SRGAN/ESRGAN: ``--stage pretrain`` optimises L1 only (a PSNR model), then
     ``--stage gan --pretrained runs/pre/model.safetensors`` fine-tunes it against a critic.
     """
+
+    # Shared groups, with super-resolution's own defaults: a spectrally normalised critic, ESRGAN's betas,
+    # a per-stage learning rate and a small adversarial weight next to the pixel and perceptual losses.
+    spectral_norm: bool = redefault(CriticOptions, "spectral_norm", True)
+    lr: float | None = redefault(  # type: ignore[assignment]  # None: the stage's default
+        AdamOptions, "lr", None, help="Learning rate of the generator, and of the critic unless --lr-critic is "
+        "given (default: 2e-4 pretrain, 1e-4 gan).")
+    beta1: float = redefault(AdamOptions, "beta1", 0.9)
+    beta2: float = redefault(AdamOptions, "beta2", 0.99)
+    adversarial_weight: float = redefault(GanLossOptions, "adversarial_weight", 0.1,
+                                          help="Weight of the generator's adversarial loss (ESRGAN: 0.005).")
 
     arch: Architecture = flag("compact", "Generator: compact (fast on CPU, ~0.5M parameters), srresnet "
                               "(SRGAN without batch norm) or rrdb (ESRGAN, 16.7M parameters at defaults).",
@@ -78,14 +90,10 @@ class SuperResTrainOptions:
     width: int = flag(64, "Feature channels of the generator.", panel="Architecture", min=4)
     blocks: int | None = flag(None, "Body depth of the generator (default: compact 12 conv layers, srresnet 16 "
                               "residual blocks, rrdb 23 RRDB blocks).", panel="Architecture", min=1)
-    critic_width: int = flag(64, "Feature channels of the first critic layer (GAN stage only).",
-                             panel="Architecture", min=4)
     stage: Stage = flag("pretrain", "pretrain: L1 loss only; gan: adversarial fine-tuning with a critic.",
                         panel="Training stage")
     pretrained: str | None = flag(None, "A pretrain-stage model .safetensors to start the GAN stage from "
                                   "(must have the same arch, scale, width and blocks).", panel="Training stage")
-    lr: float | None = flag(None, "Learning rate of generator and critic (default: 2e-4 pretrain, 1e-4 gan).",
-                            panel="Optimisation", min=0.0)
     crop: int = flag(128, "Side of the square high-resolution training crops (rounded down to a multiple "
                      "of --scale).", panel="Data", min=16)
     degradation: Degradation = flag(
@@ -93,12 +101,8 @@ class SuperResTrainOptions:
         "benchmark setting) or realistic (random blur, downscale, noise and JPEG).", panel="Data")
     pixel_weight: float = flag(1.0, "Weight of the L1 loss in the GAN stage (ESRGAN used 0.01).",
                                panel="Losses", min=0.0)
-    adversarial_weight: float = flag(0.1, "Weight of the generator's adversarial loss (ESRGAN: 0.005).",
-                                     panel="Losses", min=0.0)
     perceptual_weight: float = flag(1.0, "Weight of the VGG perceptual loss, or of the critic feature-matching "
                                     "loss that replaces it without --vgg-weights.", panel="Losses", min=0.0)
-    gan_loss: GanLoss = flag("vanilla", "vanilla (non-saturating BCE) or relativistic (ESRGAN's relativistic "
-                             "average GAN).", panel="Losses")
     vgg_weights: str | None = flag(None, "Local VGG19 weights file (.pth or .safetensors, torchvision key "
                                    "names) for the perceptual loss; nothing is downloaded.", panel="Losses")
 
@@ -111,6 +115,8 @@ class SuperResTrainOptions:
                             "must be at least 8 pixels")
         if self.pretrained is not None and self.stage != "gan":
             problems.append("--pretrained is for --stage gan (the pretrain stage starts from scratch)")
+        if self.stage == "gan":
+            problems += self.critic_size_problems(self.hr_crop, "vgg")
         if problems:
             raise UsageError("superres options: " + "; ".join(problems))
 

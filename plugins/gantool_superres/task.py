@@ -19,13 +19,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
 from gantool import EvalContext, EvalResult
 from gantool.errors import UsageError
+from gantool.lib.losses import AdversarialLoss
 from gantool.plugin.task import Task
-from gantool_superres.networks import PatchCritic, VGGFeatures, build_generator
+from gantool_superres.networks import VGGFeatures, build_critic, build_generator
 from gantool_superres.options import SuperResTrainOptions
 from gantool_superres.resize import imresize
 
@@ -98,10 +98,6 @@ class HRCrops(Dataset):
         return {"hr": hr.contiguous()}
 
 
-def _bce(logits: Tensor, target: float) -> Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
-
-
 class SuperResolution(Task):
     """Single-image super-resolution: ``(B, 3, h, w)`` to ``(B, 3, h*s, w*s)``, s = ``options.scale``.
 
@@ -112,6 +108,7 @@ class SuperResolution(Task):
         super().__init__(spec, options if options is not None else SuperResTrainOptions())
         self.options: SuperResTrainOptions
         self.vgg: VGGFeatures | None = None
+        self.adversarial = AdversarialLoss(self.options.gan_loss)
 
     @property
     def scale(self) -> int:
@@ -129,7 +126,7 @@ class SuperResolution(Task):
         o = self.options
         networks = {"generator": self._generator()}
         if o.stage == "gan":
-            networks["critic"] = PatchCritic(o.critic_width)
+            networks["critic"] = build_critic(o)
             if o.pretrained:
                 self._load_pretrained(networks["generator"], Path(o.pretrained))
             if o.perceptual_weight > 0:
@@ -155,12 +152,6 @@ class SuperResolution(Task):
                              "pass the same --arch, --scale, --width and --blocks")
         generator.load_state_dict(loaded.networks["generator"].state_dict())
         logger.info("superres: generator initialised from %s", path)
-
-    def build_optimizers(self, networks: dict[str, nn.Module]) -> dict[str, Optimizer]:
-        """Adam with ESRGAN's betas (0.9, 0.99) for every trainable network, at ``options.learning_rate``."""
-        lr = self.options.learning_rate
-        return {name: torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr, betas=(0.9, 0.99))
-                for name, net in networks.items() if any(p.requires_grad for p in net.parameters())}
 
     # ---------------------------------------------------------------------------------------- training
 
@@ -204,30 +195,20 @@ class SuperResolution(Task):
             sr = generator(lr)
             # Real and fake in one forward: one backward per forward keeps DDP's gradient hooks in step.
             real_logits, fake_logits = step.networks["critic"](torch.cat([hr, sr.detach()])).float().chunk(2)
-            d_loss = self._critic_loss(real_logits, fake_logits)
+            d_loss = self.adversarial.critic(real_logits, fake_logits)
         step.update("critic", d_loss)
 
         with step.autocast(), step.frozen("critic") as critic:
             logits, features = critic(torch.cat([hr, sr]), return_features=True)
             real_logits, fake_logits = logits.float().chunk(2)
             pixel = F.l1_loss(sr.float(), hr.float())
-            adversarial = self._generator_loss(real_logits.detach(), fake_logits)
+            adversarial = self.adversarial.generator(fake_logits, real_logits.detach())
             perceptual = self._perceptual_loss(sr, hr, features, step.device)
             g_loss = o.pixel_weight * pixel + o.adversarial_weight * adversarial + o.perceptual_weight * perceptual
         step.update("generator", g_loss)
         return {"d": d_loss, "g": g_loss, "l1": pixel, "adv": adversarial,
                 ("vgg" if self.vgg is not None else "fm"): perceptual,
                 "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
-
-    def _critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        if self.options.gan_loss == "relativistic":  # ESRGAN: is real more realistic than the average fake?
-            return 0.5 * (_bce(real - fake.mean(), 1.0) + _bce(fake - real.mean(), 0.0))
-        return _bce(real, 1.0) + _bce(fake, 0.0)
-
-    def _generator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        if self.options.gan_loss == "relativistic":
-            return 0.5 * (_bce(real - fake.mean(), 0.0) + _bce(fake - real.mean(), 1.0))
-        return _bce(fake, 1.0)  # non-saturating
 
     def _perceptual_loss(self, sr: Tensor, hr: Tensor, features: list[Tensor], device: torch.device) -> Tensor:
         """VGG19 conv5_4 L1 when weights were given, else L1 between critic features of fake and real."""

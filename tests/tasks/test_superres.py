@@ -24,7 +24,7 @@ from gantool.errors import InputError, UsageError
 from gantool.image.io import Image, write_image
 from gantool_superres import SPEC
 from gantool_superres.metrics import psnr_from_mse, psnr_y, rgb_to_y, ssim_y, to_8bit
-from gantool_superres.networks import BicubicPhases, PatchCritic, VGGFeatures, build_generator, count_parameters
+from gantool_superres.networks import BicubicPhases, VGGFeatures, build_critic, build_generator, count_parameters
 from gantool_superres.options import SuperResTrainOptions, UpscaleOptions
 from gantool_superres.resize import contributions, imresize
 from gantool_superres.task import HRCrops, SuperResolution, degrade
@@ -115,10 +115,19 @@ def test_default_compact_generator_is_small() -> None:
 
 @pytest.mark.parametrize("size", [32, 48, 64])
 def test_critic_is_fully_convolutional(size: int) -> None:
-    critic = PatchCritic(width=8)
+    critic = build_critic(SuperResTrainOptions(critic_width=8))
     logits, features = critic(torch.rand(2, 3, size, size), return_features=True)
     assert logits.shape == (2, 1, size // 8, size // 8)
     assert len(features) == 4 and torch.isfinite(logits).all()
+    assert critic.min_size == 8 and critic.receptive_field == 68
+
+
+def test_critic_is_spectrally_normalised_after_its_stem_by_default() -> None:
+    """Real-ESRGAN's choice, kept from superres's own critic: every conv but the first is normalised."""
+    convs = [m for m in build_critic(SuperResTrainOptions()).modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [hasattr(c, "parametrizations") for c in convs] == [False] + [True] * (len(convs) - 1)
+    plain = build_critic(SuperResTrainOptions(spectral_norm=False))
+    assert not any(hasattr(m, "parametrizations") for m in plain.modules())
 
 
 # --------------------------------------------------------------------------------------------- imresize

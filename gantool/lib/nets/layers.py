@@ -1,11 +1,15 @@
-"""Small layer helpers shared by the GAN networks: normalisation by name, and the usual GAN weight init."""
+"""Small layer helpers shared by the GAN networks: normalisation by name, spectral norm, the usual GAN init."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 NormKind = Literal["instance", "batch", "none"]
 NORM_KINDS: tuple[str, ...] = ("instance", "batch", "none")
@@ -53,6 +57,35 @@ def make_norm(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"norm must be one of {', '.join(NORM_KINDS)}, got {kind!r}")
 
 
+def with_spectral_norm(module: ModuleT, enabled: bool = True, *, power_iterations: int = 1) -> ModuleT:
+    """``module`` with its ``weight`` divided by its largest singular value (Miyato et al. 2018), if ``enabled``.
+
+    Spectral norm bounds how fast a layer's output can change with its input (Lipschitz constant 1), which
+    keeps a critic's gradients useful to the generator without batch norm. The singular value is estimated
+    by ``power_iterations`` power-iteration steps per training forward (the vectors ``_u``/``_v`` are buffers,
+    so EMA and checkpoints carry them); in eval mode the last estimate is used. The state dict stores
+    ``parametrizations.weight.original`` instead of ``weight``: fold it with :func:`fold_spectral_norm`
+    before exporting an inference network.
+    """
+    if not enabled:
+        return module
+    return _spectral_norm(module, n_power_iterations=power_iterations)
+
+
+def fold_spectral_norm(module: ModuleT) -> ModuleT:
+    """Replace every spectral-norm parametrization inside ``module`` by the plain normalised weight, in place.
+
+    The result computes the same function (with the current singular-value estimate) and has ordinary
+    ``weight`` keys, as an exported inference network should; training it further would no longer be
+    constrained.
+    """
+    for layer in module.modules():
+        if parametrize.is_parametrized(layer, "weight") and any(
+                type(p).__name__ == "_SpectralNorm" for p in layer.parametrizations.weight):
+            parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+    return module
+
+
 def conv_bias(kind: str) -> bool:
     """Whether a conv followed by norm ``kind`` needs its own bias (batch norm's shift makes it redundant)."""
     return kind != "batch"
@@ -66,7 +99,10 @@ def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
     """
     for layer in module.modules():
         if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-            nn.init.normal_(layer.weight, 0.0, std)
+            # A parametrized weight (spectral norm) is computed; initialise the tensor it is computed from.
+            weight = layer.parametrizations.weight.original if parametrize.is_parametrized(layer, "weight") \
+                else layer.weight
+            nn.init.normal_(weight, 0.0, std)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
         elif isinstance(layer, nn.BatchNorm2d | nn.InstanceNorm2d | nn.GroupNorm) and layer.weight is not None:

@@ -16,30 +16,21 @@ and :func:`run_any_size` pad other sizes (reflect) and crop the result back, as 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gantool.lib.nets.geometry import MAX_UNET_DEPTH, depth_for_crop
 from gantool.lib.nets.layers import conv_bias, init_weights, make_norm
 
+__all__ = ["MAX_DEPTH", "MAX_MULTIPLIER", "UNet", "depth_for_crop", "dropout_active", "run_any_size"]
+
 #: Deepest U-Net we build: 8 downsamplings is pix2pix's ``unet_256`` (a 1x1 bottleneck at 256 pixels).
-MAX_DEPTH = 8
+MAX_DEPTH = MAX_UNET_DEPTH
 #: Channel multiplier cap: ``width * 8`` (512 at width 64) from the fourth level on, as in the paper.
 MAX_MULTIPLIER = 8
-
-
-def depth_for_crop(crop: int, max_depth: int = MAX_DEPTH) -> int:
-    """Downsamplings for a training crop side: ``floor(log2(crop)) - 1``, between 1 and ``max_depth``.
-
-    One level short of a 1x1 bottleneck: instance norm over a single pixel would zero every feature, and
-    batch norm with a batch of one would fail. 256 gives 7 (a 2x2 bottleneck), 128 gives 6, 32 gives 4.
-    """
-    if crop < 4:
-        raise ValueError(f"crop must be at least 4 pixels, got {crop}")
-    return max(1, min(max_depth, int(math.floor(math.log2(crop))) - 1))
 
 
 class UNet(nn.Module):
