@@ -36,7 +36,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "gantool.color": ("gantool.lib.color",),
     "gantool.losses": ("gantool.lib.losses",),
     "gantool.pool": ("gantool.lib.pool",),
-    "gantool.scores": ("gantool.lib.metrics",),
+    "gantool.scores": ("gantool.lib.metrics", "gantool.cli.table"),
     "gantool.data": ("gantool.lib.data",),
     "gantool.cgan": ("gantool.lib.conditional",),
     "gantool.nets": ("gantool.lib.nets",),

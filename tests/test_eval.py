@@ -264,7 +264,8 @@ def gantool_register_commands(app):
 
 OLD_STYLE_EVALUATE = """
 from dataclasses import dataclass
-from gantool.lib.metrics import Column, mean_row, print_table
+from gantool.cli.table import Column, print_table
+from gantool.lib.metrics import mean_row
 
 
 @dataclass

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from gantool.lib.metrics import MEAN_ROW, Column, mean_row, print_table, psnr, rows_as_json, ssim, to_8bit
+from gantool.cli.table import Column, print_table
+from gantool.lib.metrics import MEAN_ROW, mean_row, psnr, rows_as_json, ssim, to_8bit
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -49,3 +52,25 @@ def _cell(value: Any, spec: str) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return format(value, spec)
     return str(value)
+
+
+# ------------------------------------------------------------------ 0.1 API, removed in 0.3
+
+
+@dataclass(frozen=True)
+class Column:
+    """Deprecated (0.2, removed in 0.3): declare ``gantool.EvalColumn`` in an ``EvalResult`` instead."""
+
+    header: str
+    field: str
+    format: str = ".2f"
+
+
+def print_table(rows: Sequence[Any], columns: Sequence[Column], *, title: str) -> None:
+    """Deprecated (0.2, removed in 0.3): return an ``EvalResult`` from ``Task.evaluate``; the CLI prints it."""
+    warnings.warn("gantool.scores.print_table is deprecated and will be removed in gantool 0.3; return a "
+                  "gantool.EvalResult from Task.evaluate and let `gantool eval` print it", DeprecationWarning,
+                  stacklevel=2)
+    label = dataclasses.fields(rows[0])[0].name if rows and dataclasses.is_dataclass(rows[0]) else "image"
+    print_rows(rows, [EvalColumn(name=c.field, header=c.header, format=c.format) for c in columns], label=label,
+               title=title)

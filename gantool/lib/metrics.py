@@ -10,17 +10,15 @@ row of a result is the mean row (:data:`MEAN_ROW`). Showing rows is the CLI's jo
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
-from gantool.plugin.evaluation import MEAN_ROW, EvalColumn, records_as_json
+from gantool.plugin.evaluation import MEAN_ROW, records_as_json
 
-__all__ = ["MEAN_ROW", "Column", "mean_row", "print_table", "psnr", "rows_as_json", "ssim", "to_8bit"]
+__all__ = ["MEAN_ROW", "mean_row", "psnr", "rows_as_json", "ssim", "to_8bit"]
 
 Row = TypeVar("Row")
 
@@ -69,24 +67,3 @@ def mean_row(rows: Sequence[Row]) -> Row:
 def rows_as_json(rows: Sequence[Any]) -> str:
     """Rows (dataclasses or dicts) as a JSON list of objects (``inf`` becomes the string ``"inf"``)."""
     return records_as_json([dict(row) if isinstance(row, Mapping) else dataclasses.asdict(row) for row in rows])
-
-
-@dataclass(frozen=True)
-class Column:
-    """Deprecated (0.2, removed in 0.3): declare ``gantool.EvalColumn`` in an ``EvalResult`` instead."""
-
-    header: str
-    field: str
-    format: str = ".2f"
-
-
-def print_table(rows: Sequence[Any], columns: Sequence[Column], *, title: str) -> None:
-    """Deprecated (0.2, removed in 0.3): return an ``EvalResult`` from ``Task.evaluate``; the CLI prints it."""
-    from gantool.cli.table import print_rows
-
-    warnings.warn("gantool.lib.metrics.print_table is deprecated and will be removed in gantool 0.3; return a "
-                  "gantool.EvalResult from Task.evaluate and let `gantool eval` print it", DeprecationWarning,
-                  stacklevel=2)
-    label = dataclasses.fields(rows[0])[0].name if rows and dataclasses.is_dataclass(rows[0]) else "image"
-    print_rows(rows, [EvalColumn(name=c.field, header=c.header, format=c.format) for c in columns], label=label,
-               title=title)
