@@ -1,4 +1,4 @@
-# One command each: `make demo` runs the main job on the bundled model, `make test` runs lint + tests.
+# One command each: `make demo` runs the main job on the bundled model, `make test` runs lint, types + tests.
 # Both set up a virtual environment first (.venv), so they work on a fresh clone.
 
 PYTHON ?= python3
@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 lint: setup
 	$(BIN)/ruff check gantool plugins tests benchmarks scripts docs/plugins/example
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q

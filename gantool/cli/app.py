@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -76,7 +76,7 @@ def _drop_clashes(app: typer.Typer, known: set[int], prefix: str = "") -> list[s
     """Remove commands and groups not in ``known`` that reuse a name taken in the same app; their paths."""
     dropped: list[str] = []
     taken = {_entry_name(info) for info in [*app.registered_commands, *app.registered_groups] if id(info) in known}
-    for entries in (app.registered_commands, app.registered_groups):
+    for entries in (cast(list[Any], app.registered_commands), cast(list[Any], app.registered_groups)):
         clashing = [info for info in entries if id(info) not in known and _entry_name(info) in taken - {None}]
         dropped.extend(f"{prefix}{_entry_name(info)}" for info in clashing)
         entries[:] = [info for info in entries if info not in clashing]

@@ -92,7 +92,7 @@ def choose_model(system: PluginSystem, spec: TaskSpec, model: str | None,
 def eval_summary(spec: TaskSpec) -> str:
     """The command's help: the ``eval_options`` docstring, or a generic line when it has none."""
     doc = inspect.getdoc(spec.eval_options) or ""
-    if not doc or doc.startswith(f"{spec.eval_options.__name__}("):  # the signature dataclass() writes
+    if not doc or doc.startswith(f"{getattr(spec.eval_options, '__name__', '')}("):  # the signature dataclass() writes
         return f"Evaluate a {spec.name} model on a folder of images."
     return doc
 

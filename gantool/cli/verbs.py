@@ -61,7 +61,7 @@ def choose_task(
     if path is None:
         hint = " (no such file)" if "/" in model or model.endswith(".safetensors") else ""
         raise CheckpointError(f"model {model!r} not found{hint}; see `gantool models list`")
-    task_name = read_metadata(Path(path)).get("gantool.task")
+    task_name = read_metadata(Path(path)).get("gantool.task", "")
     for spec in specs:
         if spec.name == task_name:
             return system.registry.get(spec.name), Path(path)

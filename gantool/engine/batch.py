@@ -162,7 +162,7 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
     if shard is not None:
         jobs = select_shard(jobs, *shard)
     journal = Journal(plan.output / JOURNAL_NAME) if plan.output is not None else None
-    run = _Run(journal, params_hash(plan.params), BatchResult(journal=journal and journal.path))
+    run = _Run(journal, params_hash(plan.params), BatchResult(journal=journal.path if journal else None))
     previous = journal.load() if journal is not None else {}
     todo: list[Job] = []
     for job in jobs:

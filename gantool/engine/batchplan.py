@@ -95,7 +95,9 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool 
     the rest still runs and the summary reports it.
     """
     if extensions is None:
-        from gantool.image.io import SUPPORTED_EXTENSIONS as extensions
+        from gantool.image.io import SUPPORTED_EXTENSIONS
+
+        extensions = SUPPORTED_EXTENSIONS
     found: list[InputItem] = []
     for raw in inputs:
         text = os.fspath(raw)

@@ -72,7 +72,8 @@ def check_companions(spec: TaskSpec, companions: Mapping[str, str]) -> None:
 def inference_params(spec: TaskSpec, model_path: Path, task_options: Any, quality: int) -> dict[str, Any]:
     """What determines an output's content, for the batch journal."""
     stat = Path(model_path).stat()
-    options = dataclasses.asdict(task_options) if dataclasses.is_dataclass(task_options) else task_options
+    is_instance = dataclasses.is_dataclass(task_options) and not isinstance(task_options, type)
+    options = dataclasses.asdict(task_options) if is_instance else task_options
     return {"task": spec.name, "model": str(Path(model_path).resolve()), "model_size": stat.st_size,
             "model_mtime_ns": stat.st_mtime_ns, "task_options": options, "quality": quality}
 

@@ -99,9 +99,9 @@ def whole_image_norm_statistics(networks: Mapping[str, nn.Module], run: Callable
             hook.remove()
     frozen = [norm for norm in norms if id(norm) in recorded]
     for norm in frozen:
-        norm.frozen_statistics = recorded[id(norm)]
+        setattr(norm, "frozen_statistics", recorded[id(norm)])  # noqa: B010 - the FreezableNorm protocol's attribute
     try:
         yield len(frozen)
     finally:
         for norm in frozen:
-            norm.frozen_statistics = None
+            setattr(norm, "frozen_statistics", None)  # noqa: B010

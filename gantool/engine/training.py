@@ -128,7 +128,7 @@ class Trainer:
         options, runtime = self.options, self.runtime
         assert options.data is not None  # checked in __init__
         dataset = self.task.build_dataset(Path(options.data))  # the CLI resolved a known name already
-        size = len(dataset)  # type: ignore[arg-type]
+        size = len(dataset)
         if (size // runtime.world_size) // options.batch_size < 1:
             raise TrainingError(f"dataset '{options.data}' has {size} samples, fewer than one batch of "
                                 f"{options.batch_size} per process ({runtime.world_size} process(es)); "

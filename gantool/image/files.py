@@ -19,7 +19,9 @@ def is_image_file(path: Path, root: Path, extensions: Collection[str] | None = N
     macOS metadata); those are never images a user meant.
     """
     if extensions is None:
-        from gantool.image.io import SUPPORTED_EXTENSIONS as extensions
+        from gantool.image.io import SUPPORTED_EXTENSIONS
+
+        extensions = SUPPORTED_EXTENSIONS
     hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
     return not hidden and path.suffix.lower() in extensions and path.is_file()
 

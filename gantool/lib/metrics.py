@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -61,7 +61,9 @@ def mean_row(rows: Sequence[Row]) -> Row:
     for name in names[1:]:
         present = [cell for row in rows if (cell := value(row, name)) is not None]
         means[name] = sum(present) / len(present) if present else None
-    return type(first)(means) if isinstance(first, Mapping) else type(first)(**means)  # type: ignore[return-value]
+    if isinstance(first, Mapping):
+        return cast(Row, dict(means))
+    return type(first)(**means)
 
 
 def rows_as_json(rows: Sequence[Any]) -> str:

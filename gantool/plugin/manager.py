@@ -101,7 +101,9 @@ def build_plugin_system(
     if entry_points is None:
         entry_points = _installed_entry_points()
     for entry_point in entry_points:
-        info = PluginInfo(name=entry_point.name, module=entry_point.value, **_distribution_of(entry_point))
+        distribution, version = _distribution_of(entry_point)
+        info = PluginInfo(name=entry_point.name, module=entry_point.value, distribution=distribution,
+                          version=version)
         infos.append(info)
         if manager.is_blocked(entry_point.name) or (
             allowed_names is not None and entry_point.name not in allowed_names
@@ -132,11 +134,11 @@ def _installed_entry_points() -> list[metadata.EntryPoint]:
     return [unique[name] for name in sorted(unique)]
 
 
-def _distribution_of(entry_point: metadata.EntryPoint) -> dict[str, str | None]:
+def _distribution_of(entry_point: metadata.EntryPoint) -> tuple[str | None, str | None]:
     dist = getattr(entry_point, "dist", None)
     if dist is None:
-        return {"distribution": None, "version": None}
-    return {"distribution": dist.metadata["Name"], "version": dist.version}
+        return None, None
+    return dist.metadata["Name"], dist.version
 
 
 def _gantool_version() -> str:

@@ -238,9 +238,11 @@ class Task:
 
     # --------------------------------------------------------------------------------------- inference
 
-    def predict(self, networks: dict[str, nn.Module], image: Tensor | dict[str, Tensor],
-                options: Any | None = None) -> Tensor:
+    def predict(self, networks: dict[str, nn.Module], image: Any, options: Any | None = None) -> Tensor:
         """Inference on one batch or tile: ``(B, 3, H, W)`` RGB float in [0, 1] to ``(B, C', H*s, W*s)``.
+
+        ``image`` is typed ``Any`` so that a single-input task may annotate it ``Tensor`` and a task with
+        several inputs ``dict[str, Tensor]`` (see below) without breaking the override rules.
 
         ``options`` is an instance of ``spec.infer_options`` (or ``None``). Must be fully convolutional
         in the spatial sense so that tiled inference is valid (``s`` is :attr:`scale`).

@@ -141,7 +141,7 @@ class Colorize(Task):
 
     def chroma(self, networks: dict[str, nn.Module], lightness: Tensor, render_size: int | None = None) -> Tensor:
         """ab (Lab units) predicted at the working size (default: the training one) for ``(B, 1, H, W)`` L."""
-        size = working_size(tuple(lightness.shape[-2:]), render_size or self.options.shorter_side)
+        size = working_size((lightness.shape[-2], lightness.shape[-1]), render_size or self.options.shorter_side)
         small = lightness.float()
         if size != tuple(small.shape[-2:]):
             small = F.interpolate(small, size=size, mode="bilinear", align_corners=False,

@@ -54,6 +54,8 @@ class BicubicPhases(nn.Module):
     compact network's inference time.
     """
 
+    weight: Tensor  # a non-persistent buffer: the 5x5 phase kernels
+
     def __init__(self, scale: int, channels: int = 3) -> None:
         super().__init__()
         self.scale, self.channels = scale, channels
@@ -252,6 +254,9 @@ class VGGFeatures(nn.Module):
     """
 
     LAST_LAYER = 34  # torchvision index of conv5_4
+
+    mean: Tensor  # non-persistent buffers: ImageNet normalisation
+    std: Tensor
 
     def __init__(self) -> None:
         super().__init__()

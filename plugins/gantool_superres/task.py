@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +115,10 @@ class SuperResolution(Task):
         """The factor this task's generator upscales by (from the options, not the card's default)."""
         return self.options.scale
 
+    @scale.setter
+    def scale(self, value: int) -> None:
+        raise AttributeError("a superres model's scale comes from its options (--scale), not from assignment")
+
     # ----------------------------------------------------------------------------------------- networks
 
     def _generator(self) -> nn.Module:
@@ -145,7 +149,7 @@ class SuperResolution(Task):
         from gantool.engine.export import load_model
 
         loaded = load_model(path, self.spec)
-        theirs = loaded.task.options.describe_architecture()
+        theirs = cast(SuperResTrainOptions, loaded.task.options).describe_architecture()
         mine = self.options.describe_architecture()
         if theirs != mine:
             raise UsageError(f"--pretrained '{path}' holds a {theirs} generator, but this run builds {mine}; "
@@ -230,7 +234,7 @@ class SuperResolution(Task):
         hr = batch["hr"]
         lr = self.make_inputs(hr, generator=torch.Generator(device=hr.device).manual_seed(0))
         sr = networks["generator"](lr).float().clamp(0, 1)
-        bicubic = imresize(lr.float(), size=tuple(hr.shape[-2:])).clamp(0, 1)
+        bicubic = imresize(lr.float(), size=(hr.shape[-2], hr.shape[-1])).clamp(0, 1)
         return [bicubic, sr, hr.float()]
 
     # --------------------------------------------------------------------------------------- inference
@@ -265,7 +269,7 @@ class SuperResolution(Task):
 
     def upscale(self, networks: dict[str, nn.Module], image: Tensor, options: Any | None = None) -> Tensor:
         """Whole-image inference with ``--outscale``: :meth:`predict` then :meth:`postprocess`."""
-        return self.postprocess(self.predict(networks, image, options), tuple(image.shape[-2:]), options)
+        return self.postprocess(self.predict(networks, image, options), (image.shape[-2], image.shape[-1]), options)
 
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
                  context: EvalContext) -> EvalResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -69,7 +69,7 @@ def with_spectral_norm(module: ModuleT, enabled: bool = True, *, power_iteration
     """
     if not enabled:
         return module
-    return _spectral_norm(module, n_power_iterations=power_iterations)
+    return cast(ModuleT, _spectral_norm(module, n_power_iterations=power_iterations))
 
 
 def fold_spectral_norm(module: ModuleT) -> ModuleT:
@@ -81,7 +81,7 @@ def fold_spectral_norm(module: ModuleT) -> ModuleT:
     """
     for layer in module.modules():
         if parametrize.is_parametrized(layer, "weight") and any(
-                type(p).__name__ == "_SpectralNorm" for p in layer.parametrizations.weight):
+                type(p).__name__ == "_SpectralNorm" for p in getattr(layer.parametrizations, "weight")):  # noqa: B009
             parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
     return module
 
@@ -100,9 +100,9 @@ def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
     for layer in module.modules():
         if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
             # A parametrized weight (spectral norm) is computed; initialise the tensor it is computed from.
-            weight = layer.parametrizations.weight.original if parametrize.is_parametrized(layer, "weight") \
-                else layer.weight
-            nn.init.normal_(weight, 0.0, std)
+            parametrized = parametrize.is_parametrized(layer, "weight")
+            weight = getattr(layer.parametrizations, "weight").original if parametrized else layer.weight  # noqa: B009
+            nn.init.normal_(cast(Tensor, weight), 0.0, std)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
         elif isinstance(layer, nn.BatchNorm2d | nn.InstanceNorm2d | nn.GroupNorm) and layer.weight is not None:

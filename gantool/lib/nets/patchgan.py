@@ -89,7 +89,7 @@ class PatchDiscriminator(nn.Module):
         self._taps = frozenset(taps)
 
         convs = [layer for layer in self.model if isinstance(layer, nn.Conv2d)]
-        self._shapes = tuple(ConvShape(c.kernel_size[0], c.stride[0], c.padding[0]) for c in convs)
+        self._shapes = tuple(ConvShape(c.kernel_size[0], c.stride[0], int(c.padding[0])) for c in convs)
         #: Smallest input side (height and width) that leaves a non-empty logit map, from the layers themselves.
         self.min_size = min_input_side(self._shapes)
         if init_std is not None:
