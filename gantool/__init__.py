@@ -60,6 +60,7 @@ __all__ = [
 PUBLIC_MODULES: tuple[str, ...] = (
     "gantool.plugin.common",
     "gantool.engine.step",
+    "gantool.image.color",
     "gantool.image.io",
     "gantool.image.tensor",
     "gantool.lib.color",
@@ -67,12 +68,14 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "gantool.lib.data",
     "gantool.lib.losses",
     "gantool.lib.metrics",
+    "gantool.lib.nets.geometry",
     "gantool.lib.nets.layers",
     "gantool.lib.nets.patchgan",
     "gantool.lib.nets.resnet",
     "gantool.lib.nets.unet",
     "gantool.lib.options",
     "gantool.lib.pool",
+    "gantool.lib.ranges",
     "gantool.testing",
 )
 

@@ -151,3 +151,24 @@ def test_no_module_grows_past_the_size_limit() -> None:
     long = [f"{p.relative_to(ROOT)}: {n} lines" for p in _sources(PACKAGE, ROOT / "plugins")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > limit]
     assert long == []
+
+
+def test_plugins_md_documents_the_whole_public_api() -> None:
+    """Every name plugin authors may import from ``gantool`` and every public module is in docs/plugins.md."""
+    import gantool
+
+    text = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = text[text.index("## The public API"):text.index("## The shape of a plugin")]
+    names = [n for n in gantool.__all__ if n != "__version__"]
+    modules = [m if not m.startswith("gantool.lib.nets.") else "gantool.lib.nets.*" for m in gantool.PUBLIC_MODULES]
+    missing = [f"`{item}`" for item in [*names, *modules] if f"`{item}`" not in section]
+    assert missing == []
+
+
+def test_every_public_module_imports() -> None:
+    import importlib
+
+    import gantool
+
+    for name in gantool.PUBLIC_MODULES:
+        importlib.import_module(name)
