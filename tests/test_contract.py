@@ -28,6 +28,7 @@ from gantool.image.io import Image
 from gantool.image.tensor import to_array, to_tensor
 from gantool.plugin.manager import build_plugin_system
 from gantool.plugin.spec import TaskSpec
+from gantool.plugin.task import SampleRequest
 
 SYSTEM = build_plugin_system()
 SPECS = SYSTEM.registry.specs()
@@ -158,3 +159,28 @@ def test_every_option_is_reachable_from_the_cli(spec: TaskSpec) -> None:
     verb_flags = {p.name for p in command.commands[spec.verb].params}  # type: ignore[attr-defined]
     for field in dataclasses.fields(spec.infer_options or object):  # type: ignore[arg-type]
         assert field.name in verb_flags, f"`gantool {spec.verb}` lacks --{field.name.replace('_', '-')}"
+    for extra in spec.inputs[1:]:
+        assert extra.name in verb_flags, f"`gantool {spec.verb}` lacks --{extra.name} for its extra input"
+    if spec.eval_options is not None:
+        evaluate = command.commands["eval"].commands[spec.name]  # type: ignore[attr-defined]
+        eval_flags = {p.name for p in evaluate.params}
+        for field in dataclasses.fields(spec.eval_options):
+            assert field.name in eval_flags, f"`gantool eval {spec.name}` lacks --{field.name.replace('_', '-')}"
+
+
+SAMPLE_TASKS = [spec for spec in SPECS if spec.kind == "sample"]
+
+
+@pytest.mark.parametrize("spec", SAMPLE_TASKS, ids=_ids(SAMPLE_TASKS))
+def test_sample_tasks_draw_valid_images_reproducibly(spec: TaskSpec, exported: dict[str, Path]) -> None:
+    loaded = load_model(exported[spec.name], spec)
+    request = SampleRequest(task_options=_defaults(spec.infer_options))
+
+    def draw(seed: int) -> torch.Tensor:
+        with torch.no_grad():
+            return loaded.task.sample(loaded.networks, 2, torch.Generator().manual_seed(seed), request)
+
+    first = draw(0)
+    assert first.ndim == 4 and first.shape[0] == 2 and first.shape[1] in (1, 3)
+    assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
+    assert torch.equal(first, draw(0)) and not torch.equal(first, draw(1))
