@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F  # noqa: N812
 from torch.utils.data import Dataset
 
-from gantool import EvalColumn, EvalContext, EvalResult, flag
+from gantool import EvalColumn, EvalContext, EvalResult, flag, hookimpl
 from gantool.errors import InputError
 from gantool.lib.losses import AdversarialLoss
 from gantool.plugin.common import TrainingOptions
@@ -228,6 +228,19 @@ class ToyTask(Task):
 
 
 # --------------------------------------------------------------------------------------- smoke checks
+
+
+class TaskCards:
+    """A plugin object registering the given task cards, as a plugin's ``__init__`` would: pass it to
+    ``build_plugin_system(extra_plugins=[("name", TaskCards(SPEC))])`` to test a card through the real CLI."""
+
+    def __init__(self, *specs: TaskSpec) -> None:
+        self.specs = specs
+
+    @hookimpl
+    def gantool_register_tasks(self, register: Any) -> None:
+        for spec in self.specs:
+            register(spec)
 
 
 def tiny_training_options(run_dir: Path, data: Path | str = ".", **overrides: Any) -> TrainingOptions:

@@ -20,25 +20,13 @@ from gantool.image.io import Image, write_image
 from gantool.plugin.common import EvalOptions
 from gantool.plugin.manager import build_plugin_system
 from gantool.plugin.task import Task
-from gantool.testing import TOY_SPEC, ToyEvalOptions, ToyTask, ToyTrainOptions, random_image
+from gantool.testing import TOY_SPEC, TaskCards, ToyEvalOptions, ToyTask, ToyTrainOptions, random_image
 
 runner = CliRunner()
 
 
-class Cards:
-    """Registers the given task cards, as a plugin's ``__init__`` would."""
-
-    def __init__(self, *specs: TaskSpec) -> None:
-        self.specs = specs
-
-    @hookimpl
-    def gantool_register_tasks(self, register):
-        for spec in self.specs:
-            register(spec)
-
-
 def toy_app(*plugins: tuple[str, object], specs: tuple[TaskSpec, ...] = (TOY_SPEC,)):
-    return build_app(build_plugin_system(entry_points=[], extra_plugins=[("cards", Cards(*specs)), *plugins]))
+    return build_app(build_plugin_system(entry_points=[], extra_plugins=[("cards", TaskCards(*specs)), *plugins]))
 
 
 def write_folder(folder: Path, count: int = 3) -> Path:

@@ -21,13 +21,13 @@ from torch.nn import functional as F  # noqa: N812
 from torch.utils.data import Dataset
 from typer.testing import CliRunner
 
-from gantool import Task, TaskSpec, flag, hookimpl
+from gantool import Task, TaskSpec, flag
 from gantool.cli.app import build_app
 from gantool.engine.export import export_model, load_model
 from gantool.errors import CheckpointError
 from gantool.image.io import read_image
 from gantool.plugin.manager import build_plugin_system
-from gantool.testing import TOY_SPEC, ToyTask, check_task
+from gantool.testing import TOY_SPEC, TaskCards, ToyTask, check_task
 
 runner = CliRunner()
 SIDE = 8
@@ -130,18 +130,8 @@ DREAM = card("dream")
 HAZE = card("haze", "Plain")
 
 
-class Plugin:
-    def __init__(self, *specs: TaskSpec) -> None:
-        self.specs = specs
-
-    @hookimpl
-    def gantool_register_tasks(self, register):
-        for spec in self.specs:
-            register(spec)
-
-
 def app_with(*specs: TaskSpec):
-    return build_app(build_plugin_system(entry_points=[], extra_plugins=[("dream-plugin", Plugin(*specs))]))
+    return build_app(build_plugin_system(entry_points=[], extra_plugins=[("dream-plugin", TaskCards(*specs))]))
 
 
 def exported(tmp_path: Path, spec: TaskSpec = DREAM, **options) -> Path:

@@ -5,15 +5,17 @@ Values merge as defaults < ``--config`` file < flags typed on the command line.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 
+from gantool.catalog import resolve_data
 from gantool.cli.params import cli_parameters
 from gantool.cli.report import run_reporting_errors
-from gantool.errors import PluginError
+from gantool.errors import PluginError, UsageError
 from gantool.plugin.options import OptionField, load_config, merge_values, option_fields
 from gantool.plugin.spec import InputSpec, TaskSpec
 
@@ -134,3 +136,11 @@ def companion_parameters(companions: dict[str, str]) -> list[Any]:
         parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                             annotation=Annotated[str | None, option]))
     return parameters
+
+
+def resolved_data(options: Any, command: str) -> Any:
+    """``options`` with ``data`` resolved to a folder (a path, or a known dataset name); a one-line error
+    naming ``command`` when it is missing."""
+    if options.data is None:
+        raise UsageError(f"`gantool {command}` needs --data DIR (or `data = ...` in --config)")
+    return dataclasses.replace(options, data=resolve_data(options.data))

@@ -12,7 +12,6 @@ through :func:`eval_app` and :func:`run_eval` keep working, with a ``Deprecation
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import warnings
 from pathlib import Path
@@ -20,11 +19,10 @@ from typing import Annotated, Any
 
 import typer
 
-from gantool.catalog import resolve_data
 from gantool.cli import launch
-from gantool.cli.command import make_command, merged_fields, resolve_values
+from gantool.cli.command import make_command, merged_fields, resolve_values, resolved_data
 from gantool.cli.verbs import choose_task
-from gantool.errors import PluginError, UsageError
+from gantool.errors import PluginError
 from gantool.plugin.common import EvalOptions
 from gantool.plugin.manager import PluginSystem
 from gantool.plugin.options import build
@@ -63,10 +61,7 @@ def add_eval_command(eval_app: typer.Typer, system: PluginSystem, spec: TaskSpec
         from gantool.cli.table import print_result, result_as_json
 
         values = resolve_values(ctx, fields, kwargs)
-        options = build(EvalOptions, values)
-        if options.data is None:
-            raise UsageError(f"`gantool eval {spec.name}` needs --data DIR (or `data = ...` in --config)")
-        options = dataclasses.replace(options, data=resolve_data(options.data))  # a folder, or a known name
+        options = resolved_data(build(EvalOptions, values), f"eval {spec.name}")
         chosen, model_path = choose_model(system, spec, options.model, values)
         result = launch.run_evaluation(spec=chosen, model_path=model_path, options=options,
                                        task_options=build(spec.eval_options, values))

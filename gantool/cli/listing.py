@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Annotated
 
 import typer
@@ -24,14 +25,9 @@ def add_plugins_commands(app: typer.Typer, system: PluginSystem) -> None:
         if as_json:
             typer.echo(json.dumps([info.as_dict() for info in rows], indent=2))
             return
-        table = Table(title="gantool plugins")
-        for column in ("name", "version", "distribution", "tasks", "status"):
-            table.add_column(column)
-        for info in rows:
-            status = info.status if info.error is None else f"[red]{info.status}: {info.error}[/]"
-            table.add_row(info.name, info.version or "-", info.distribution or "-",
-                          ", ".join(info.tasks) or "-", status)
-        Console(soft_wrap=False).print(table)
+        _print_table("gantool plugins", ("name", "version", "distribution", "tasks", "status"), [
+            (info.name, info.version or "-", info.distribution or "-", ", ".join(info.tasks) or "-",
+             info.status if info.error is None else f"[red]{info.status}: {info.error}[/]") for info in rows])
 
     app.add_typer(plugins_app, name="plugins", rich_help_panel=TOOLS_PANEL)
 
@@ -47,12 +43,19 @@ def add_models_commands(app: typer.Typer) -> None:
             typer.echo(json.dumps([{"name": e.name, "task": e.task, "path": str(e.path), "bytes": e.size_bytes,
                                     "summary": e.summary, "error": e.error} for e in entries], indent=2))
             return
-        table = Table(title="gantool models")
-        for column in ("name", "task", "size", "summary", "path"):
-            table.add_column(column)
-        for entry in entries:
-            summary = entry.summary if entry.error is None else f"[red]{entry.error}[/]"
-            table.add_row(entry.name, entry.task, f"{entry.size_bytes / 1e6:.1f} MB", summary, str(entry.path))
-        Console(soft_wrap=False).print(table)
+        _print_table("gantool models", ("name", "task", "size", "summary", "path"), [
+            (entry.name, entry.task, f"{entry.size_bytes / 1e6:.1f} MB",
+             entry.summary if entry.error is None else f"[red]{entry.error}[/]", str(entry.path))
+            for entry in entries])
 
     app.add_typer(models_app, name="models", rich_help_panel=TOOLS_PANEL)
+
+
+def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """One rich table on stdout; cells may hold rich markup (a red error)."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=False).print(table)

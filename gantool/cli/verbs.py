@@ -7,7 +7,6 @@ gets one command with every task's flags, and the model file's ``gantool.task`` 
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 
-from gantool.catalog import resolve_data
 from gantool.cli import launch
 from gantool.cli.command import (
     TASKS_PANEL,
@@ -24,6 +22,7 @@ from gantool.cli.command import (
     make_command,
     merged_fields,
     resolve_values,
+    resolved_data,
 )
 from gantool.errors import CheckpointError, PluginError, UsageError
 from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
@@ -160,10 +159,7 @@ def add_train_command(train_app: typer.Typer, system: PluginSystem, spec: TaskSp
 
     def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
         values = resolve_values(ctx, fields, kwargs)
-        options = build(TrainingOptions, values)
-        if options.data is None:
-            raise UsageError(f"`gantool train {spec.name}` needs --data DIR (or `data = ...` in --config)")
-        options = dataclasses.replace(options, data=resolve_data(options.data))  # a folder, or a known name
+        options = resolved_data(build(TrainingOptions, values), f"train {spec.name}")
         launch.run_training(spec=system.registry.get(spec.name), options=options,
                             task_options=build(spec.train_options, values), command=_command_line())
 
