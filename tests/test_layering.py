@@ -172,3 +172,12 @@ def test_every_public_module_imports() -> None:
 
     for name in gantool.PUBLIC_MODULES:
         importlib.import_module(name)
+
+
+def test_plugin_cards_import_nothing_heavy_and_no_typer() -> None:
+    """A plugin's card (``__init__``) and option modules run on every start: no torch, and no Typer code
+    (commands are generated from option dataclasses, eval included)."""
+    cards = [p for folder in sorted((ROOT / "plugins").glob("gantool_*")) for p in
+             (folder / "__init__.py", folder / "options.py") if p.exists()]
+    assert len(cards) >= 8
+    assert _violations(cards, (*HEAVY, "typer", "rich"), module_level_only=True) == []
