@@ -274,3 +274,16 @@ def test_listing_commands_do_not_import_torch(args, plugin_dist, task_source):
     assert "HEAVY:\n" in result.stderr, result.stderr
     if args == ["--help"]:
         assert "shine" in result.stdout
+
+
+def test_a_flag_of_another_task_on_a_shared_verb_is_refused(calls, tmp_path):
+    """`translate --direction BtoA` on a pix2pix model would be silently ignored; it is a usage error instead."""
+    app = build_app(build_plugin_system())
+    pix2pix = write_model_header(tmp_path / "p.safetensors", {"gantool.task": "pix2pix"})
+    result = runner.invoke(app, ["translate", "x.png", "--model", str(pix2pix), "--direction", "BtoA"])
+    assert result.exit_code == 2 and "run_inference" not in calls
+    assert "--direction (an option of cyclegan) does not apply to a pix2pix model" in result.output
+    assert runner.invoke(app, ["translate", "x.png", "--model", str(pix2pix), "--seed", "3"]).exit_code == 0
+    cyclegan = write_model_header(tmp_path / "c.safetensors", {"gantool.task": "cyclegan"})
+    assert runner.invoke(app, ["translate", "x.png", "--model", str(cyclegan), "--direction", "BtoA"]).exit_code == 0
+    assert calls["run_inference"]["task_options"].direction == "BtoA"

@@ -47,7 +47,8 @@ def _context_parameter() -> Any:
     return inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
 
 
-def _typed_on_command_line(ctx: typer.Context, names: Sequence[str]) -> set[str]:
+def typed_on_command_line(ctx: typer.Context, names: Sequence[str]) -> set[str]:
+    """Which of ``names`` the user typed (not defaults, not --config values)."""
     typed = set()
     for name in names:
         source = ctx.get_parameter_source(name)
@@ -59,7 +60,7 @@ def _typed_on_command_line(ctx: typer.Context, names: Sequence[str]) -> set[str]
 def resolve_values(ctx: typer.Context, fields: list[OptionField], kwargs: dict[str, Any]) -> dict[str, Any]:
     config_path = kwargs.get("config")
     config = load_config(config_path) if config_path is not None else None
-    typed = _typed_on_command_line(ctx, [option.name for option in fields])
+    typed = typed_on_command_line(ctx, [option.name for option in fields])
     return merge_values(fields, kwargs, typed, config, config_path)
 
 
@@ -144,3 +145,18 @@ def resolved_data(options: Any, command: str) -> Any:
     if options.data is None:
         raise UsageError(f"`gantool {command}` needs --data DIR (or `data = ...` in --config)")
     return dataclasses.replace(options, data=resolve_data(options.data))
+
+
+def refuse_foreign_options(ctx: typer.Context, chosen: TaskSpec, specs: Sequence[TaskSpec],
+                           which: Literal["infer", "train", "eval"]) -> None:
+    """On a verb shared by several tasks, a flag typed for another task than the one the model file picked
+    is a usage error, not silently ignored (``translate --direction BtoA`` on a pix2pix model)."""
+    if len(specs) < 2:
+        return
+    own = {option.name for option in option_fields(chosen.options_of(which))}
+    others = {option.name: spec.name for spec in specs if spec is not chosen
+              for option in option_fields(spec.options_of(which)) if option.name not in own}
+    typed = sorted(typed_on_command_line(ctx, list(others)))
+    if typed:
+        flags = ", ".join(f"--{name.replace('_', '-')} (an option of {others[name]})" for name in typed)
+        raise UsageError(f"{flags} does not apply to a {chosen.name} model; leave it out or pass another --model")

@@ -21,6 +21,7 @@ from gantool.cli.command import (
     companion_parameters,
     make_command,
     merged_fields,
+    refuse_foreign_options,
     resolve_values,
     resolved_data,
 )
@@ -125,6 +126,7 @@ def add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: lis
         values = resolve_values(ctx, fields, kwargs)
         options = build(InferenceOptions, values)
         spec, model_path = choose_task(system, verb, specs, options.model, values)
+        refuse_foreign_options(ctx, spec, specs, "infer")
         extra = {}
         if companions:  # only multi-input verbs pass it, so the seam's single-input call is unchanged
             extra["companions"] = {name: kwargs[name] for name in companions if kwargs.get(name) is not None}
@@ -146,6 +148,7 @@ def add_sample_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: li
         values = resolve_values(ctx, fields, kwargs)
         options = build(SampleOptions, values)
         spec, model_path = choose_task(system, verb, specs, options.model, values)
+        refuse_foreign_options(ctx, spec, specs, "infer")
         launch.run_sampling(spec=spec, model_path=model_path, options=options,
                             task_options=build(spec.infer_options, values))
 

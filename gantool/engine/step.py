@@ -64,10 +64,12 @@ class TrainStep:
         return self.runtime.autocast()
 
     def update(self, name: str, loss: Tensor) -> None:
-        """Optimise network ``name`` on ``loss``: zero its grads, scaled backward, optional clip, step.
+        """Step the optimizer ``name`` on ``loss``: zero its grads, scaled backward, optional clip, step.
 
-        Gradients are zeroed just before the backward, so gradients that leaked into this network from
-        another network's loss (a missing ``detach()``) never reach its optimizer.
+        ``name`` is an optimizer name, a key of ``Task.build_optimizers()``: by default one per network and
+        named like it, but a task may group networks under one optimizer (CycleGAN's ``"generators"``).
+        Gradients are zeroed just before the backward, so gradients that leaked into these networks from
+        another loss (a missing ``detach()``) never reach this optimizer.
         """
         optimizer = self.optimizers.get(name)
         if optimizer is None:
