@@ -28,7 +28,7 @@ from torch import nn
 from gantool.engine.normstats import whole_image_norm_statistics
 from gantool.engine.runtime import Runtime, tune_cpu_allocator
 from gantool.engine.tileplan import TilePlan, plan_tiles
-from gantool.engine.tiling import tiled_apply_with_backoff
+from gantool.engine.tiling import tile_sides, tiled_apply_with_backoff
 from gantool.errors import InputError
 from gantool.image.alpha import fill_transparent, resize_alpha
 from gantool.image.color import LUMA
@@ -81,18 +81,19 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
 
     def process(image: Image, companions: Mapping[str, Image] | None = None) -> Image:
         size = (image.height, image.width)
-        tile_side = plan.tile_for(*size, scale=scale, overlap=overlap) if tileable else 0
+        tile = plan.tile_for(*size, scale=scale, overlap=overlap) if tileable else 0
         if several:
             x: torch.Tensor | dict[str, torch.Tensor] = network_inputs(image, companions or {}, specs)
         else:
             x = network_input(image) if primary.alpha == "keep" else to_tensor(image.rgb())
         with torch.inference_mode():
-            tiled = 0 < tile_side < max(size)
+            tile_h, tile_w = tile_sides(tile)
+            tiled = tile_h > 0 and (tile_h < size[0] or tile_w < size[1])
             statistics = (whole_image_norm_statistics(nets, lambda small: on_tile(_to_device(small, runtime)), x,
-                                                      max_side=tile_side, masks=masks)
+                                                      max_side=max(tile_h, tile_w), masks=masks)
                           if tiled else contextlib.nullcontext())
             with statistics:  # instance norm: one set of statistics for all tiles of the image
-                y = tiled_apply_with_backoff(on_tile, x, scale=scale, tile=tile_side, overlap=overlap,
+                y = tiled_apply_with_backoff(on_tile, x, scale=scale, tile=tile, overlap=overlap,
                                              device=runtime.device, out_dtype=torch.float32)
             del x
             if postprocess is not None:

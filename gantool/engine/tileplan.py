@@ -19,6 +19,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
+from gantool.engine.tiling import TileSize
+
 if TYPE_CHECKING:
     from gantool.engine.runtime import Runtime
 
@@ -37,6 +39,11 @@ CPU_IMAGE_BYTES = 640 << 20
 #: too much overlap for the memory they save (a 192-pixel tile does 19% more work with the default 16-pixel
 #: overlap; 64-pixel tiles ran at half the speed). Free memory still limits it.
 CPU_MIN_TILE = 192
+#: On the CPU an image whose whole pass (working set plus full-size buffers) needs at most this many bytes
+#: runs untiled, within the free-memory budget: tiling it would save less than half the memory, and tiles
+#: cost overlap, stitching and a worse per-pixel speed at their borders. Ordinary photos (up to about 1 MP
+#: with the compact x4 model) therefore run in one pass; larger images keep the CPU_IMAGE_BYTES bound.
+CPU_WHOLE_IMAGE_BYTES = 2 * CPU_IMAGE_BYTES
 #: A tile is planned at its measured live tensor bytes times this: oneDNN's scratch buffers and allocator
 #: fragmentation are invisible to the measurement (the process's RSS grew by 1.4-2.4x of it).
 WORKING_SET_MARGIN = 2.5
@@ -63,10 +70,29 @@ class TilePlan:
     bytes_per_pixel: float = 1.0
     cpu: bool = True
 
-    def tile_for(self, height: int, width: int, *, scale: int, overlap: int) -> int:
-        """The tile for a ``height`` x ``width`` input: 0 (whole image) or a side for ``tiled_apply``."""
-        largest = self.tile if self.tile is not None else self.auto_side(height, width, scale)
-        return balanced_tile(height, width, largest, overlap)
+    def tile_for(self, height: int, width: int, *, scale: int, overlap: int) -> TileSize:
+        """The tile for a ``height`` x ``width`` input: 0 (whole image) or ``(height, width)`` for ``tiled_apply``.
+
+        ``--tile N`` caps both sides at N. Auto caps the *area*: memory grows with the pixel count, so an
+        image whose pixels fit the budget of a square tile runs whole (a 768x512 photo under a 512-pixel
+        budget: one pass, not two 512-pixel tiles overlapping by 256); a larger one is tiled per axis.
+        """
+        if self.tile is not None:
+            return balanced_tile(height, width, self.tile, overlap)
+        if self.fits_whole(height, width, scale):
+            return 0
+        return balanced_tile(height, width, self.auto_side(height, width, scale), overlap)
+
+    def fits_whole(self, height: int, width: int, scale: int) -> bool:
+        """Whether auto runs the image in one pass: its whole working set fits the budget (and, on the CPU,
+        :data:`CPU_WHOLE_IMAGE_BYTES`), or its pixels fit the largest square tile anyway."""
+        side = self.auto_side(height, width, scale)
+        if height * width <= side * side:
+            return True
+        if not self.cpu:
+            return False
+        whole = height * width * self.bytes_per_pixel + full_image_bytes(height, width, scale)
+        return whole <= min(self.budget, CPU_WHOLE_IMAGE_BYTES)
 
     def auto_side(self, height: int, width: int, scale: int) -> int:
         """The largest tile side whose working set fits the budget (before balancing).
@@ -114,24 +140,26 @@ def full_image_bytes(height: int, width: int, scale: int, channels: int = 3) -> 
     return 4 * channels * height * width * (2 + scale * scale)
 
 
-def balanced_tile(height: int, width: int, tile: int, overlap: int, *, multiple: int = 8) -> int:
-    """The smallest side (rounded up to ``multiple``) that needs no more tiles than ``tile`` does; 0 if one fits.
+def balanced_tile(height: int, width: int, tile: int, overlap: int, *, multiple: int = 8) -> TileSize:
+    """Per axis, the smallest side (rounded up to ``multiple``) that needs no more tiles than ``tile`` does;
+    ``(height, width)`` of the tile, or 0 when one tile covers the image.
 
     ``tiled_apply`` spreads a fixed tile evenly, so a 520-pixel tile on a 2048-pixel side means 5 tiles
     overlapping by 138 pixels: 61% more work than the image. The same 5 tiles at 424 pixels overlap by
-    the requested minimum only (7% more). Sides that fit in one tile stay whole.
+    the requested minimum only (7% more). An axis that fits in one tile is not split at all.
     """
     if tile <= 0 or (height <= tile and width <= tile):
         return 0
     overlap = min(overlap, tile // 2)  # what tiled_apply_with_backoff uses
-    side = 0
+    sides = []
     for length in (height, width):
         if length <= tile:
-            side = max(side, length)
+            sides.append(length)
         else:
             count = math.ceil((length - overlap) / (tile - overlap))
-            side = max(side, math.ceil((length - overlap) / count) + overlap)
-    return min(tile, -(-side // multiple) * multiple)
+            side = math.ceil((length - overlap) / count) + overlap
+            sides.append(min(tile, -(-side // multiple) * multiple))
+    return sides[0], sides[1]
 
 
 def measure_bytes_per_pixel(fn: Callable[[torch.Tensor], torch.Tensor], device: torch.device | str, *,

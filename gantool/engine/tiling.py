@@ -34,6 +34,14 @@ class TilingOutOfMemoryError(GantoolError):
 #: What a tiled function takes: one ``(B, C, H, W)`` tensor, or a dict of aligned ones (same B, H, W).
 Inputs = Tensor | Mapping[str, Tensor]
 
+#: A tile: one side for both axes, or ``(height, width)`` planned per axis (0: no tiling).
+TileSize = int | tuple[int, int]
+
+
+def tile_sides(tile: TileSize) -> tuple[int, int]:
+    """``(height, width)`` of a tile given as one side or as a pair."""
+    return (tile, tile) if isinstance(tile, int) else (int(tile[0]), int(tile[1]))
+
 
 def _reference(image: Tensor | Mapping[str, Tensor]) -> Tensor:
     """The tensor whose batch, size, device and dtype stand for all inputs; checks that they align."""
@@ -66,7 +74,7 @@ def tiled_apply(
     image: Inputs,
     *,
     scale: int = 1,
-    tile: int = 0,
+    tile: TileSize = 0,
     overlap: int = 16,
     device: torch.device | str | None = None,
     out_dtype: torch.dtype | None = None,
@@ -84,8 +92,10 @@ def tiled_apply(
         image: ``(B, C, H, W)`` floating-point batch; every tile keeps the whole batch. Or a dict of such
             tensors with the same ``B, H, W`` (channels may differ), all sliced with the same windows.
         scale: Integer upscaling factor of ``fn``.
-        tile: Tile side in input pixels; 0 (or a tile covering the image) means one call on the whole image.
-        overlap: Minimum overlap between neighbouring tiles in input pixels; must be smaller than ``tile``.
+        tile: Tile side in input pixels, or ``(height, width)``; 0 (or a tile covering the image) means one
+            call on the whole image. An axis the tile covers is not split.
+        overlap: Minimum overlap between neighbouring tiles in input pixels; must be smaller than the tile
+            along every axis that is split.
         device: Where ``fn`` runs; tiles are moved there one by one. Defaults to ``image.device``.
         out_dtype: Dtype of the result; defaults to ``image.dtype``.
 
@@ -96,21 +106,23 @@ def tiled_apply(
         ValueError: On a malformed image or arguments, or when ``fn`` returns the wrong shape.
     """
     reference = _reference(image)
-    if scale < 1 or tile < 0 or overlap < 0:
-        raise ValueError(f"need scale >= 1, tile >= 0, overlap >= 0; got {scale=}, {tile=}, {overlap=}")
+    tile_h, tile_w = tile_sides(tile)
+    if scale < 1 or min(tile_h, tile_w) < 0 or overlap < 0 or (tile_h == 0) != (tile_w == 0):
+        raise ValueError(f"need scale >= 1, tile >= 0 on both axes (or 0), overlap >= 0; got {scale=}, {tile=}, "
+                         f"{overlap=}")
     home = reference.device
     device = home if device is None else torch.device(device)
     out_dtype = reference.dtype if out_dtype is None else out_dtype
     height, width = reference.shape[-2:]
     with torch.no_grad():
-        if tile == 0 or (height <= tile and width <= tile):
+        if tile_h == 0 or (height <= tile_h and width <= tile_w):
             out = fn(_each(image, lambda t: t.to(device)))
             _check_output(out, reference, height, width, scale)
             return out.to(home, out_dtype)
-        if overlap >= tile:
+        if any(overlap >= side for side, length in ((tile_h, height), (tile_w, width)) if length > side):
             raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
-        th, tw = min(tile, height), min(tile, width)
-        ys, xs = _tile_starts(height, tile, overlap), _tile_starts(width, tile, overlap)
+        th, tw = min(tile_h, height), min(tile_w, width)
+        ys, xs = _tile_starts(height, tile_h, overlap), _tile_starts(width, tile_w, overlap)
         wys = [_window(y, th, height, scale, overlap).to(home) for y in ys]
         wxs = [_window(x, tw, width, scale, overlap).to(home) for x in xs]
         acc: Tensor | None = None
@@ -137,7 +149,7 @@ def tiled_apply_with_backoff(
     image: Inputs,
     *,
     scale: int = 1,
-    tile: int = 0,
+    tile: TileSize = 0,
     overlap: int = 16,
     device: torch.device | str | None = None,
     out_dtype: torch.dtype | None = None,
@@ -145,7 +157,7 @@ def tiled_apply_with_backoff(
 ) -> Tensor:
     """Like :func:`tiled_apply`, but on out-of-memory halve the tile and redo the whole image.
 
-    A tile of 0 (whole image) first falls back to half the image's larger side. The overlap is clamped to
+    A tile of 0 (whole image) first falls back to half the image on each axis. The overlap is clamped to
     half the tile so that small tiles stay valid. The tile is never made smaller than ``min_tile``; when
     that size fails too, a :class:`TilingOutOfMemoryError` says so. Each new tile size is logged.
 
@@ -160,33 +172,35 @@ def tiled_apply_with_backoff(
         TilingOutOfMemoryError: When even ``min_tile`` runs out of memory (chained to the original error).
     """
     reference = _reference(image)
-    largest = max(reference.shape[-2:])
-    current = min(tile, largest) if tile > 0 else largest
+    height, width = reference.shape[-2:]
+    tile_h, tile_w = tile_sides(tile)
+    current = (min(tile_h, height), min(tile_w, width)) if tile_h > 0 else (height, width)
     while True:
         try:
-            run_tile = 0 if current >= largest else current
+            whole = current[0] >= height and current[1] >= width
             return tiled_apply(
                 fn,
                 image,
                 scale=scale,
-                tile=run_tile,
-                overlap=min(overlap, current // 2),
+                tile=0 if whole else current,
+                overlap=min(overlap, min(current) // 2),
                 device=device,
                 out_dtype=out_dtype,
             )
         except Exception as err:  # anything but an OOM is re-raised untouched
             if not is_out_of_memory(err):
                 raise
-            if current <= min_tile:
+            if max(current) <= min_tile:
                 raise TilingOutOfMemoryError(
-                    f"Out of memory even with {current}px tiles (image {tuple(reference.shape)}, scale {scale}, "
+                    f"Out of memory even with {current[0]}x{current[1]}px tiles (image {tuple(reference.shape)}, "
+                    f"scale {scale}, "
                     f"device {device or reference.device}). Free memory on that device, run on another one "
                     f"(e.g. the CPU), or use a smaller model."
                 ) from err
         # Retry outside the except block, so the traceback (and the tensors its frames hold) is freed first.
         _empty_cuda_cache()
-        current = max(current // 2, min_tile)
-        logger.warning("Out of memory during tiled inference; retrying with %dpx tiles", current)
+        current = (max(current[0] // 2, min_tile), max(current[1] // 2, min_tile))
+        logger.warning("Out of memory during tiled inference; retrying with %dx%dpx tiles", *current)
 
 
 _OOM_MESSAGES = ("out of memory", "can't allocate memory")  # CUDA/MPS wording, the CPU allocator's

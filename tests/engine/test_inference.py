@@ -288,15 +288,58 @@ def tile_count(length: int, tile: int, overlap: int) -> int:
 @pytest.mark.parametrize(("height", "width", "tile"), [(2048, 2048, 520), (500, 2048, 520), (1000, 333, 256),
                                                        (130, 129, 64), (24, 20, 8), (100, 100, 100)])
 def test_balanced_tile_keeps_the_count_and_shrinks_the_overlap(height: int, width: int, tile: int) -> None:
-    side = balanced_tile(height, width, tile, 16)
-    assert side <= tile
+    planned = balanced_tile(height, width, tile, 16)
     if height <= tile and width <= tile:
-        assert side == 0
+        assert planned == 0
         return
-    for length in (height, width):
-        assert tile_count(length, side, 16) <= tile_count(length, tile, 16)
-    assert side >= min(height, tile) or tile_count(height, side, 16) == tile_count(height, tile, 16)
-    assert balanced_tile(2048, 2048, 520, 16) == 424  # 5 x 5 tiles either way, 7% instead of 61% extra work
+    assert isinstance(planned, tuple)
+    for length, side in zip((height, width), planned, strict=True):
+        assert side <= tile
+        if length <= tile:
+            assert side == length  # an axis that fits is not split
+        else:
+            assert tile_count(length, side, 16) <= tile_count(length, tile, 16)
+    assert balanced_tile(2048, 2048, 520, 16) == (424, 424)  # 5 x 5 tiles either way, 7% instead of 61% extra work
+
+
+def test_each_axis_is_planned_on_its_own() -> None:
+    """A 768x512 photo under a 512-pixel cap: 2 tiles across, none down, overlapping by the minimum only."""
+    assert balanced_tile(512, 768, 512, 16) == (512, 392)
+    assert TilePlan(512).tile_for(512, 768, scale=4, overlap=16) == (512, 392)
+
+
+def test_auto_runs_an_image_whole_when_its_pixels_fit_the_budget() -> None:
+    plan = TilePlan(None, budget=1e12, bytes_per_pixel=2000.0, cpu=False)  # a GPU-sized budget: 2048 px sides
+    side = plan.auto_side(512, 768, 4)
+    assert side * side >= 768 * 512 and plan.tile_for(512, 768, scale=4, overlap=16) == 0
+    wide = plan.tile_for(200, 40000, scale=1, overlap=16)  # more pixels than a 2048^2 tile: tiled across only
+    assert wide != 0 and wide[0] == 200 and wide[1] <= side
+
+
+def test_auto_on_the_cpu_runs_ordinary_photos_whole_and_tiles_large_ones() -> None:
+    plan = TilePlan(None, budget=1e10, bytes_per_pixel=2000.0, cpu=True)
+    assert plan.auto_side(512, 768, 4) ** 2 < 512 * 768  # a square tile would split it...
+    assert plan.tile_for(512, 768, scale=4, overlap=16) == 0  # ...but one pass needs well under 2x the bound
+    whole = 2048 * 2048 * 2000.0 + full_image_bytes(2048, 2048, 4)
+    assert whole > tileplan.CPU_WHOLE_IMAGE_BYTES and plan.tile_for(2048, 2048, scale=4, overlap=16) != 0
+    tight = TilePlan(None, budget=5e8, bytes_per_pixel=2000.0, cpu=True)  # little free memory: tiles anyway
+    assert tight.tile_for(512, 768, scale=4, overlap=16) != 0
+
+
+def _tiled_work(height: int, width: int, tile) -> int:
+    """Input pixels ``tiled_apply`` feeds the network for this tile (0: the image once)."""
+    if tile == 0:
+        return height * width
+    th, tw = tile
+    rows = tile_count(height, th, 16) if height > th else 1
+    cols = tile_count(width, tw, 16) if width > tw else 1
+    return rows * min(th, height) * cols * min(tw, width)
+
+
+def test_per_axis_tiles_waste_little_work_on_an_ordinary_photo() -> None:
+    square = 2 * 512 * 512  # the old plan: two 512-pixel squares across a 768x512 photo
+    per_axis = _tiled_work(512, 768, TilePlan(512).tile_for(512, 768, scale=4, overlap=16))
+    assert per_axis / (768 * 512) < 1.03 < square / (768 * 512)
 
 
 def test_auto_tile_fits_the_budget_with_the_full_size_buffers() -> None:
@@ -304,15 +347,16 @@ def test_auto_tile_fits_the_budget_with_the_full_size_buffers() -> None:
     side, full = plan.auto_side(1024, 1024, 4), full_image_bytes(1024, 1024, 4)
     assert full == 1024 * 1024 * 3 * 4 * (2 + 16)  # input and its tensor, the output
     assert side**2 * 2000 + full <= 6e8 < (side + 1) ** 2 * 2000 + full
-    assert 0 < plan.tile_for(1024, 1024, scale=4, overlap=16) <= side
+    planned = plan.tile_for(1024, 1024, scale=4, overlap=16)
+    assert planned != 0 and max(planned) <= side
     capped = TilePlan(None, budget=1e12, bytes_per_pixel=2000.0).auto_side(512, 512, 4)
     assert capped > 256 and capped**2 * 2000 + full_image_bytes(512, 512, 4) <= CPU_IMAGE_BYTES
     assert full_image_bytes(2048, 2048, 4) > CPU_IMAGE_BYTES  # no room left: the smallest useful tile
     assert TilePlan(None, budget=1e12, bytes_per_pixel=2000.0).auto_side(2048, 2048, 4) == CPU_MIN_TILE
     assert TilePlan(None, budget=1e12, bytes_per_pixel=2000.0, cpu=False).auto_side(8, 8, 4) == tileplan.AUTO_TILE_MAX
     assert TilePlan(None, budget=1e6, bytes_per_pixel=2000.0).auto_side(2048, 2048, 4) == tileplan.AUTO_TILE_MIN
-    assert TilePlan(16).tile_for(40, 44, scale=2, overlap=8) == 16 and TilePlan(0).tile_for(9, 9, scale=2,
-                                                                                           overlap=8) == 0
+    assert TilePlan(16).tile_for(40, 44, scale=2, overlap=8) == (16, 16)
+    assert TilePlan(0).tile_for(9, 9, scale=2, overlap=8) == 0
 
 
 def test_measure_bytes_per_pixel_counts_live_tensors() -> None:

@@ -140,8 +140,8 @@ def test_backoff_from_whole_image_halves_tile(exc, caplog: pytest.LogCaptureFixt
     fn = _Counting(net, max_pixels=40 * 40, exc=exc)
     with caplog.at_level(logging.WARNING, logger="gantool.engine.tiling"):
         out = tiled_apply_with_backoff(fn, img, scale=2, tile=0, overlap=16)
-    assert fn.sizes[0] == (64, 80) and fn.sizes[1:] and set(fn.sizes[1:]) == {(40, 40)}
-    assert "40px" in caplog.text
+    assert fn.sizes[0] == (64, 80) and fn.sizes[1:] and set(fn.sizes[1:]) == {(32, 40)}  # half on each axis
+    assert "32x40px" in caplog.text
     with torch.no_grad():
         assert (out - net(img)).abs().max().item() < 1e-4
 
@@ -157,11 +157,11 @@ def test_backoff_from_given_tile_and_clamps_overlap() -> None:
 
 def test_backoff_gives_clear_error_at_min_tile() -> None:
     fn = _Counting(_net(1), max_pixels=0)
-    with pytest.raises(TilingOutOfMemoryError, match="even with 32px tiles") as info:
+    with pytest.raises(TilingOutOfMemoryError, match="even with 32x32px tiles") as info:
         tiled_apply_with_backoff(fn, _image(1, 3, 64, 80), tile=0)
     assert isinstance(info.value, GantoolError)
     assert isinstance(info.value.__cause__, torch.cuda.OutOfMemoryError)
-    assert list(dict.fromkeys(fn.sizes)) == [(64, 80), (40, 40), (32, 32)]
+    assert list(dict.fromkeys(fn.sizes)) == [(64, 80), (32, 40), (32, 32)]
 
 
 def test_backoff_does_not_retry_other_errors() -> None:
