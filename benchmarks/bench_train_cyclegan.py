@@ -165,15 +165,18 @@ def make_photos(folder: Path, count: int, size: int, seed: int) -> None:
         write_image(folder / f"{i:03d}.png", Image(np.clip(rgb, 0, 1).astype(np.float32)))
 
 
-def gantool_worker(size: int, blocks: int, warmup: int, iterations: int) -> None:
-    """``gantool train cyclegan``'s real Trainer loop; pauses before each timed iteration for a stdin line."""
+def gantool_worker(size: int, blocks: int, warmup: int, iterations: int, work: Path) -> None:
+    """``gantool train cyclegan``'s real Trainer loop; pauses before each timed iteration for a stdin line.
+
+    It leaves with ``os._exit`` (no final checkpoint or export), so its data and run folder live in ``work``,
+    which the parent made and removes.
+    """
     from gantool.engine.training import Trainer
     from gantool.plugin.common import TrainingOptions
     from gantool_cyclegan import SPEC
     from gantool_cyclegan.options import CycleGANTrainOptions
     from gantool_cyclegan.task import CycleGAN
 
-    work = Path(tempfile.mkdtemp(prefix="bench-cyclegan-"))
     load = size + size // 8 if size >= 64 else size  # 256 -> 288, about the paper's 286
     make_photos(work / "data" / "trainA", 4, load + 32, seed=1)
     make_photos(work / "data" / "trainB", 4, load + 32, seed=2)
@@ -205,9 +208,9 @@ def gantool_worker(size: int, blocks: int, warmup: int, iterations: int) -> None
 # ------------------------------------------------------------------------------------------ parent
 
 
-def start(kind: str, args: argparse.Namespace) -> subprocess.Popen:
+def start(kind: str, args: argparse.Namespace, work: Path) -> subprocess.Popen:
     command = [sys.executable, __file__, "--worker", kind, "--size", str(args.size), "--blocks", str(args.blocks),
-               "--warmup", str(args.warmup), "--iterations", str(args.iterations)]
+               "--warmup", str(args.warmup), "--iterations", str(args.iterations), "--work", str(work)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     line = process.stdout.readline().strip()  # type: ignore[union-attr]
     if line != "ready":
@@ -222,11 +225,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="training crop side")
     parser.add_argument("--blocks", type=int, default=9, help="residual blocks per generator")
     parser.add_argument("--worker", choices=["reference", "gantool"], help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "reference":
         return reference_worker(args.size, args.blocks, args.warmup)
     if args.worker == "gantool":
-        return gantool_worker(args.size, args.blocks, args.warmup, args.iterations)
+        return gantool_worker(args.size, args.blocks, args.warmup, args.iterations, args.work)
+    with tempfile.TemporaryDirectory(prefix="bench-cyclegan-") as work:  # removed whatever the workers do
+        run_benchmark(args, Path(work))
+
+
+def run_benchmark(args: argparse.Namespace, work: Path) -> None:
 
     import torch
 
@@ -234,7 +243,7 @@ def main() -> None:
           f"threads, {args.blocks}-block generators; {args.warmup} warm-up + {args.iterations} timed iterations "
           "per side, taking turns", flush=True)
     began = time.perf_counter()
-    workers = {kind: start(kind, args) for kind in ("reference", "gantool")}  # warm up one after the other
+    workers = {kind: start(kind, args, work) for kind in ("reference", "gantool")}  # warm up one after the other
     times: dict[str, list[float]] = {kind: [] for kind in workers}
     for _ in range(args.iterations):
         for kind, process in workers.items():
