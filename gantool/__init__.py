@@ -77,6 +77,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "gantool.lib.pool",
     "gantool.lib.ranges",
     "gantool.testing",
+    "gantool.weights",
 )
 
 _compat.install()

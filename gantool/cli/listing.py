@@ -37,7 +37,7 @@ def add_models_commands(app: typer.Typer) -> None:
 
     @models_app.command("list")
     def list_available(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
-        """List model files on the search path ($GANTOOL_MODELS, models/, user cache)."""
+        """List model files: $GANTOOL_MODELS, the models plugins ship, the user cache."""
         entries = list_models()
         if as_json:
             typer.echo(json.dumps([{"name": e.name, "task": e.task, "path": str(e.path), "bytes": e.size_bytes,
