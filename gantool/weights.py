@@ -3,8 +3,8 @@
 A gantool model is one ``.safetensors`` file whose header metadata is its card (task, architecture and
 arguments, scale, colour space, training command ...). This module is also gantool's essential internal
 plugin, with two ``gantool_resolve_weights`` implementations: paths and ``$GANTOOL_MODELS`` after any
-plugin's ordinary resolver, the user cache at the very end. In between come the models plugins ship in
-their packages (:func:`package_models`, resolved by each plugin's own ``trylast`` hook).
+plugin's ordinary resolver, and a wrapper that asks the user cache when nobody found the name. In between
+come the models plugins ship in their packages (:func:`package_models`, each plugin's own ``trylast`` hook).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import importlib.resources
 import json
 import os
 import struct
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,11 +103,14 @@ def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
     return _find_in(_user_folders(), name)
 
 
-@hookimpl(trylast=True, specname="gantool_resolve_weights")
-def resolve_from_user_cache(task: TaskSpec, name: str) -> Path | None:
-    """The last resort: ``~/.cache/gantool/models`` (``$XDG_CACHE_HOME``), for models users add."""
+@hookimpl(wrapper=True, specname="gantool_resolve_weights")
+def resolve_from_user_cache(task: TaskSpec, name: str) -> Generator[None, Path | None, Path | None]:
+    """The last resort, once every implementation said None: ``~/.cache/gantool/models`` (``$XDG_CACHE_HOME``),
+    for models users add. A wrapper, because pluggy calls ``trylast`` implementations in registration order
+    and this module registers first; the plugins' bundled models must be asked before the cache."""
     del task
-    return _find_in([_cache_folder()], name)
+    found = yield
+    return found if found is not None else _find_in([_cache_folder()], name)
 
 
 def resolve_model_path(name: str) -> Path:
