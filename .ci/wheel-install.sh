@@ -7,10 +7,8 @@
 # wheel with its dependencies resolved exactly as a user's pip would; then, from a temporary folder,
 # `gantool models list`, `gantool upscale`, `colorize` and `translate` with no --model on a tiny image.
 #
-# Cost: the dependency install dominates (torch and its CUDA libraries from PyPI): measured 53 s and 112 s
-# on the 2-core development machine, ~5.7 GB of disk in the temporary venv, which is removed at the end.
-# That is under the ~3 minutes we allow this step, so it stays an honest user install (no borrowed
-# site-packages, no --no-deps); the rest of the step takes ~15 s. Set GANTOOL_CI_SKIP_WHEEL=1
+# Cost: the dependency install dominates. Everything is installed as a user's pip would (no borrowed
+# site-packages, no --no-deps), except that torch is the CPU build (see below). Set GANTOOL_CI_SKIP_WHEEL=1
 # to skip this step (for example offline); PYTHON picks the interpreter that builds and creates the venv.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -45,10 +43,29 @@ if missing:
 print("wheel-install: wheel and sdist carry the bundled models")
 EOF
 
-echo "wheel-install: installing the wheel with its dependencies into a fresh venv"
+# torch: the CPU build (what a CPU-only CI or user installs, ~190 MB) instead of PyPI's default CUDA build
+# with its ~3 GB of CUDA libraries, which took 53 s, 112 s and ~270 s to install on three runs here. It is
+# taken from the local wheelhouse (pip's find-links) when one holds it, else from PyTorch's CPU index;
+# GANTOOL_CI_TORCH overrides (a requirement or a wheel file; "pypi" for PyPI's default build).
+torch_req="${GANTOOL_CI_TORCH:-}"
+if [[ -z "$torch_req" ]]; then
+  for links in ${PIP_FIND_LINKS:-} /opt/wheels; do
+    found="$(ls "$links"/torch-*+cpu-cp3*.whl 2>/dev/null | sort -V | tail -1 || true)"
+    if [[ -n "$found" ]]; then torch_req="$found"; break; fi
+  done
+fi
+torch_args=()
+if [[ -z "$torch_req" ]]; then
+  torch_args=(--extra-index-url https://download.pytorch.org/whl/cpu)
+elif [[ "$torch_req" != pypi ]]; then
+  torch_args=("$torch_req")
+fi
+echo "wheel-install: installing the wheel with its dependencies into a fresh venv (torch: ${torch_req:-CPU index})"
 install_start=$SECONDS
 "$PYTHON" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install "${pip_quiet[@]}" "${wheel[0]}" 2>&1 | grep -v "^WARNING: Location" || true
+"$work/venv/bin/python" -m pip install "${pip_quiet[@]}" "${wheel[0]}" "${torch_args[@]}" 2>&1 \
+  | grep -v "^WARNING: Location" || true
+mkdir "$work/run" && cd "$work/run"  # outside the checkout: nothing of it can be imported from here
 "$work/venv/bin/python" - "$work/venv" <<'EOF' || { echo "wheel-install: the install failed"; exit 1; }
 import sys
 import gantool, gantool_superres
@@ -57,7 +74,6 @@ for module in (gantool, gantool_superres):  # the wheel's copy, not the checkout
 EOF
 echo "wheel-install: install took $((SECONDS - install_start)) s"
 
-mkdir "$work/run" && cd "$work/run"
 export GANTOOL_MODELS="" XDG_CACHE_HOME="$work/cache"  # only the bundled models may answer
 bin="$work/venv/bin"
 "$bin/python" - <<'EOF'

@@ -38,6 +38,13 @@ def _user_folders() -> list[Path]:
     return [Path(entry).expanduser() for entry in os.environ.get("GANTOOL_MODELS", "").split(os.pathsep) if entry]
 
 
+def user_model_folder() -> Path:
+    """Where models users add go by default (``gantool models import``): the first ``$GANTOOL_MODELS``
+    folder, else the user cache; both are on the search path."""
+    folders = _user_folders()
+    return folders[0] if folders else _cache_folder()
+
+
 def _cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gantool" / "models"
 

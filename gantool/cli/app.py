@@ -158,7 +158,7 @@ def build_app(system: PluginSystem) -> typer.Typer:
     problems.extend(eval_problems)
     app.add_typer(eval_app, name=EVAL_NAME, rich_help_panel=TASKS_PANEL)
     add_plugins_commands(app, system)
-    add_models_commands(app)
+    add_models_commands(app, system)
     app.add_typer(build_data_app(), name="data", rich_help_panel=TOOLS_PANEL)
 
     problems.extend(_add_plugin_commands(app, system))
