@@ -7,7 +7,8 @@
 # wheel with its dependencies resolved exactly as a user's pip would; then, from a temporary folder,
 # `gantool models list`, `gantool upscale`, `colorize` and `translate` with no --model on a tiny image.
 #
-# Cost: measured 184 s on the 2-core development machine, 114 s of it `pip install` and ~5 s per verb.
+# Cost on the 2-core development machine: 75-184 s to the last check (`pip install` 49-114 s, ~5 s per
+# verb), plus up to ~90 s removing the temporary venv; 2m45s wall on the last run.
 # Everything is installed as a user's pip would (no borrowed site-packages, no --no-deps), except that
 # torch is the CPU build (see below). Set GANTOOL_CI_SKIP_WHEEL=1
 # to skip this step (for example offline); PYTHON picks the interpreter that builds and creates the venv.
