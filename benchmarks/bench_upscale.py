@@ -27,9 +27,10 @@ programs on the same CPU slow both ways down, and with two threads on two cores 
 parallel region: compare the ``load average`` printed at the start and the end, and use ``--threads 1`` on
 a shared machine.
 
-Models: the bundled default ``models/superres-x4.safetensors`` (compact x4, 0.47 M parameters), the bundled
-``superres-x2`` (compact x2) and an RRDB x4 (ESRGAN, 23 blocks, random initialisation: speed does not depend
-on the weights). RRDB needs ~37 MFLOP per input pixel, so it runs on a 128x128 input instead of 512x512.
+Models: the bundled default ``superres-x4`` (compact x4, 0.47 M parameters), the bundled ``superres-x2``
+(compact x2; both in ``plugins/gantool_superres/models/``) and an RRDB x4 (ESRGAN, 23 blocks, random
+initialisation: speed does not depend on the weights). RRDB needs ~37 MFLOP per input pixel, so it runs
+on a 128x128 input instead of 512x512.
 Inputs are ``examples/coffee.png`` (600x400) centre-cropped to a square and resized to the side asked for.
 """
 
@@ -49,8 +50,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO / "examples" / "coffee.png"
-MODELS = {"compact-x4": REPO / "models" / "superres-x4.safetensors",
-          "compact-x2": REPO / "models" / "superres-x2.safetensors"}
+BUNDLED = REPO / "plugins" / "gantool_superres" / "models"  # the superres plugin's package data
+MODELS = {"compact-x4": BUNDLED / "superres-x4.safetensors", "compact-x2": BUNDLED / "superres-x2.safetensors"}
 
 
 # ------------------------------------------------------------------------------------------ the worker

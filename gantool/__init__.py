@@ -2,6 +2,9 @@
 
 This module is imported by every CLI call, so it must stay cheap: no torch, no cv2.
 
+**The Python API.** ``gantool.load("superres-x4")`` returns a model to call on NumPy arrays or image
+files, ``gantool.generate(...)`` draws from a generation model (:mod:`gantool.api`; docs/api.md).
+
 **The public API.** What plugin authors may import, and what the compatibility policy in
 :mod:`gantool.plugin.hookspecs` covers, is:
 
@@ -16,6 +19,8 @@ between minor releases. ``docs/plugins.md`` documents the same list; a test keep
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from gantool import _compat
 from gantool.errors import (
@@ -35,6 +40,9 @@ from gantool.plugin.task import SampleRequest, Task
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from gantool.api import generate, load
+
 __all__ = [
     "CheckpointError",
     "EvalColumn",
@@ -52,7 +60,9 @@ __all__ = [
     "UsageError",
     "__version__",
     "flag",
+    "generate",
     "hookimpl",
+    "load",
 ]
 
 #: Modules plugin authors may import from (besides this package itself). Import them where they are used:
@@ -77,6 +87,16 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "gantool.lib.pool",
     "gantool.lib.ranges",
     "gantool.testing",
+    "gantool.weights",
 )
 
 _compat.install()
+
+
+def __getattr__(name: str) -> Any:
+    """``gantool.load`` and ``gantool.generate`` (the Python API), imported on first use: torch only then."""
+    if name in ("load", "generate"):
+        from gantool import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'gantool' has no attribute {name!r}")

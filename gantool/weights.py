@@ -2,14 +2,18 @@
 
 A gantool model is one ``.safetensors`` file whose header metadata is its card (task, architecture and
 arguments, scale, colour space, training command ...). This module is also gantool's essential internal
-plugin: its ``gantool_resolve_weights`` runs last, after any plugin's resolver.
+plugin, with two ``gantool_resolve_weights`` implementations: paths and ``$GANTOOL_MODELS`` after any
+plugin's ordinary resolver, and a wrapper that asks the user cache when nobody found the name. In between
+come the models plugins ship in their packages (:func:`package_models`, each plugin's own ``trylast`` hook).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import struct
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,34 +29,95 @@ _MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit
 
 
 def model_search_path() -> list[Path]:
-    """Folders searched for ``--model NAME``, in order: $GANTOOL_MODELS, the checkout's models/, user cache."""
-    folders: list[Path] = []
-    for entry in os.environ.get("GANTOOL_MODELS", "").split(os.pathsep):
-        if entry:
-            folders.append(Path(entry).expanduser())
-    folders.append(Path(__file__).resolve().parent.parent / "models")
-    cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    folders.append(cache_root / "gantool" / "models")
-    return folders
+    """Folders searched for ``--model NAME``, in the hook's order: $GANTOOL_MODELS, the models folders that
+    plugins ship (:func:`package_models`), the user cache."""
+    return [*_user_folders(), *(folder.path for folder in bundled_model_folders()), _cache_folder()]
 
 
-def find_model_file(name: str) -> Path | None:
-    """The first ``NAME.safetensors`` on the search path (also looked for one folder down), or None."""
-    for folder in model_search_path():
+def _user_folders() -> list[Path]:
+    return [Path(entry).expanduser() for entry in os.environ.get("GANTOOL_MODELS", "").split(os.pathsep) if entry]
+
+
+def user_model_folder() -> Path:
+    """Where models users add go by default (``gantool models import``): the first ``$GANTOOL_MODELS``
+    folder, else the user cache; both are on the search path."""
+    folders = _user_folders()
+    return folders[0] if folders else _cache_folder()
+
+
+def _cache_folder() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gantool" / "models"
+
+
+def _find_in(folders: list[Path], name: str) -> Path | None:
+    for folder in folders:
         for candidate in (folder / f"{name}{MODEL_SUFFIX}", *folder.glob(f"*/{name}{MODEL_SUFFIX}")):
             if candidate.is_file():
                 return candidate
     return None
 
 
-@hookimpl(trylast=True)
+def find_model_file(name: str) -> Path | None:
+    """The first ``NAME.safetensors`` on the search path (also looked for one folder down), or None."""
+    return _find_in(model_search_path(), name)
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """The models a package ships as package data: ``PACKAGE/models/NAME.safetensors`` (and its card)."""
+
+    package: str
+    path: Path
+
+    def find(self, name: str) -> Path | None:
+        """``NAME.safetensors`` in this folder, or None: the body of a plugin's weights resolver."""
+        candidate = self.path / f"{name}{MODEL_SUFFIX}"
+        return candidate if candidate.is_file() else None
+
+
+_BUNDLED: dict[str, ModelFolder] = {}
+
+
+def package_models(package: str, folder: str = "models") -> ModelFolder:
+    """The models folder inside an installed package, recorded so ``gantool models list`` shows its files.
+
+    Call it at module level in a plugin's card module (``MODELS = package_models(__name__)``) and answer
+    ``gantool_resolve_weights`` with ``MODELS.find(name)`` under ``@hookimpl(trylast=True)``, so users'
+    ``$GANTOOL_MODELS`` and other resolvers can still override a bundled name. Torch-free.
+    """
+    root = Path(str(importlib.resources.files(package)))
+    entry = ModelFolder(package=package, path=root / folder)
+    _BUNDLED[package] = entry
+    return entry
+
+
+def bundled_model_folders() -> list[ModelFolder]:
+    """The folders recorded by :func:`package_models`, in the order the plugins were imported."""
+    return list(_BUNDLED.values())
+
+
+@hookimpl
 def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
-    """Resolve a model name from the search path; a name that is a path to a file is taken as is."""
+    """A name that is a path to a file is taken as is; otherwise look in ``$GANTOOL_MODELS``.
+
+    An ordinary implementation registered first, so it runs after every plugin's ordinary resolver but
+    before the ``trylast`` ones that answer with the models plugins ship.
+    """
     del task  # the built-in resolver finds models by name alone
     as_path = Path(name).expanduser()
     if as_path.suffix == MODEL_SUFFIX and as_path.is_file():
         return as_path
-    return find_model_file(name)
+    return _find_in(_user_folders(), name)
+
+
+@hookimpl(wrapper=True, specname="gantool_resolve_weights")
+def resolve_from_user_cache(task: TaskSpec, name: str) -> Generator[None, Path | None, Path | None]:
+    """The last resort, once every implementation said None: ``~/.cache/gantool/models`` (``$XDG_CACHE_HOME``),
+    for models users add. A wrapper, because pluggy calls ``trylast`` implementations in registration order
+    and this module registers first; the plugins' bundled models must be asked before the cache."""
+    del task
+    found = yield
+    return found if found is not None else _find_in([_cache_folder()], name)
 
 
 def resolve_model_path(name: str) -> Path:

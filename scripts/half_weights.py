@@ -4,7 +4,8 @@ Loading needs no change: ``load_model`` builds the networks in float32 and ``loa
 the stored values on copy. Used for the larger bundled models; re-measure a model after converting it
 (the model cards report the converted files' scores).
 
-    .venv/bin/python scripts/half_weights.py runs/colorize/model.safetensors models/colorize.safetensors
+    .venv/bin/python scripts/half_weights.py runs/colorize/model.safetensors \
+        plugins/gantool_colorize/models/colorize.safetensors
 """
 
 from __future__ import annotations

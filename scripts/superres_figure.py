@@ -16,6 +16,7 @@ from gantool.engine.export import load_model
 from gantool.image.io import Image, read_image, write_image
 from gantool.image.tensor import to_array, to_tensor
 from gantool.plugin.manager import build_plugin_system
+from gantool.weights import find_model_file
 from gantool_superres.resize import imresize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,7 @@ def main() -> None:
     low = imresize(original, scale=0.25).clamp(0, 1)
     panels = [original, imresize(low, scale=4).clamp(0, 1)]
     for name in ("superres-x4", "superres-x4-gan"):
-        model = load_model(ROOT / "models" / f"{name}.safetensors", spec, device=torch.device("cpu"))
+        model = load_model(find_model_file(name) or Path(name), spec, device=torch.device("cpu"))
         with torch.inference_mode():
             panels.append(model.task.predict(model.networks, low).clamp(0, 1))
     names = ("original", "bicubic", "superres-x4", "superres-x4-gan")

@@ -17,6 +17,7 @@ from gantool import __version__
 from gantool.cli.command import TASKS_PANEL, TOOLS_PANEL
 from gantool.cli.data import build_data_app
 from gantool.cli.eval import EVAL_NAME, build_eval_app
+from gantool.cli.exporting import add_export_command
 from gantool.cli.listing import add_models_commands, add_plugins_commands
 from gantool.cli.report import report_error, report_warning
 from gantool.cli.verbs import add_train_command, add_verb
@@ -158,7 +159,8 @@ def build_app(system: PluginSystem) -> typer.Typer:
     problems.extend(eval_problems)
     app.add_typer(eval_app, name=EVAL_NAME, rich_help_panel=TASKS_PANEL)
     add_plugins_commands(app, system)
-    add_models_commands(app)
+    add_models_commands(app, system)
+    add_export_command(app, system)
     app.add_typer(build_data_app(), name="data", rich_help_panel=TOOLS_PANEL)
 
     problems.extend(_add_plugin_commands(app, system))

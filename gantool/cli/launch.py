@@ -49,3 +49,10 @@ def run_evaluation(*, spec: TaskSpec, model_path: Path | None, options: EvalOpti
     from gantool.engine.evaluation import run_evaluation as engine_run_evaluation
 
     return engine_run_evaluation(spec=spec, model_path=model_path, options=options, task_options=task_options)
+
+
+def export_onnx(*, spec: TaskSpec, model_path: Path, output: Path, task_options: Any, tolerance: float) -> list[Any]:
+    """Export a model to ONNX and check it against PyTorch (a list of ``Parity`` measurements)."""
+    from gantool.engine.onnxexport import export_onnx as engine_export_onnx
+
+    return list(engine_export_onnx(spec, model_path, output, task_options, tolerance=tolerance))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,12 +33,12 @@ def add_plugins_commands(app: typer.Typer, system: PluginSystem) -> None:
     app.add_typer(plugins_app, name="plugins", rich_help_panel=TOOLS_PANEL)
 
 
-def add_models_commands(app: typer.Typer) -> None:
+def add_models_commands(app: typer.Typer, system: PluginSystem | None = None) -> None:
     models_app = typer.Typer(help="Inspect available model files.", no_args_is_help=True)
 
     @models_app.command("list")
     def list_available(as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
-        """List model files on the search path ($GANTOOL_MODELS, models/, user cache)."""
+        """List model files: $GANTOOL_MODELS, the models plugins ship, the user cache."""
         entries = list_models()
         if as_json:
             typer.echo(json.dumps([{"name": e.name, "task": e.task, "path": str(e.path), "bytes": e.size_bytes,
@@ -48,7 +49,43 @@ def add_models_commands(app: typer.Typer) -> None:
              entry.summary if entry.error is None else f"[red]{entry.error}[/]", str(entry.path))
             for entry in entries])
 
+    if system is not None:
+        add_import_command(models_app, system)
     app.add_typer(models_app, name="models", rich_help_panel=TOOLS_PANEL)
+
+
+def add_import_command(models_app: typer.Typer, system: PluginSystem) -> None:
+    @models_app.command("import")
+    def import_model(
+        source: Annotated[Path, typer.Argument(help="A .pth/.pt state dict (read with weights_only) or .safetensors.",
+                                               show_default=False)],
+        arch: Annotated[str | None, typer.Option(help="Layout, when it cannot be told from the tensor names: "
+                                                 "esrgan, esrgan-old, srvgg, cyclegan-resnet, pix2pix-unet.")] = None,
+        name: Annotated[str | None, typer.Option(help="Model name (default: the file's stem).")] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the .safetensors "
+                                                    "(default: NAME in the user cache, found by name).")] = None,
+        reverse: Annotated[Path | None, typer.Option(help="CycleGAN: the BtoA generator's file.")] = None,
+        overwrite: Annotated[bool, typer.Option(help="Replace an existing model file.")] = False,
+    ) -> None:
+        """Import published ESRGAN, Real-ESRGAN, CycleGAN or pix2pix generator weights as a gantool model."""
+        from gantool.cli.report import run_reporting_errors
+        from gantool.errors import OutputError
+
+        def body() -> None:
+            from gantool.modelimport import import_model as convert_and_export
+            from gantool.weights import MODEL_SUFFIX, user_model_folder
+
+            target = output or user_model_folder() / f"{name or source.stem}{MODEL_SUFFIX}"
+            if target.suffix != MODEL_SUFFIX:
+                target = target.with_name(target.name + MODEL_SUFFIX)
+            if target.exists() and not overwrite:
+                raise OutputError(f"'{target}' exists; pass --overwrite to replace it or --name to choose another")
+            written, converted = convert_and_export(system, source, target, arch=arch, reverse=reverse)
+            verb = system.registry.get(converted.task).verb
+            typer.echo(f"imported '{source}' ({converted.description}) as a {converted.task} model: {written}")
+            typer.echo(f"run it with: gantool {verb} IMAGE --model {written.stem if output is None else written}")
+
+        run_reporting_errors(body)
 
 
 def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

@@ -99,7 +99,7 @@ def run_sampling(*, spec: TaskSpec, model_path: Path, options: SampleOptions, ta
             raise PluginError(f"task {spec.name!r} is of kind 'sample' but {type(task).__name__} does not implement "
                               "sample(networks, count, generator, options)")
         request = SampleRequest(label=resolve_label(task, options.label),
-                                truncation=_checked_truncation(task, options.truncation),
+                                truncation=checked_truncation(task, options.truncation),
                                 task_options=task_options)
         params = {**inference_params(spec, model_path, task_options, SAMPLE_QUALITY), "seed": options.seed,
                   "label": request.label, "truncation": request.truncation, "chunk": SAMPLE_CHUNK}
@@ -148,11 +148,23 @@ def resolve_label(task: Task, label: str | None) -> int | None:
                      f"give a name or an index 0-{len(names) - 1}: {listed}")
 
 
-def _checked_truncation(task: Task, truncation: float | None) -> float | None:
+def checked_truncation(task: Task, truncation: float | None) -> float | None:
     if truncation is not None and not task.supports_truncation:
         raise UsageError(f"task {task.spec.name!r} does not support --truncation ({type(task).__name__} does not "
                          "set supports_truncation); leave it out")
     return truncation
+
+
+def draw_images(task: Task, networks: dict[str, Any], runtime: Runtime, *, seed: int, count: int,
+                request: SampleRequest) -> torch.Tensor:
+    """Images ``0 .. count - 1`` of ``seed`` as one ``(count, C, H, W)`` CPU tensor, drawn in the same chunks
+    as ``gantool generate`` (so each equals its file): the Python API's ``Model.generate``."""
+    if type(task).sample is Task.sample:
+        raise PluginError(f"task {task.spec.name!r} is of kind 'sample' but {type(task).__name__} does not "
+                          "implement sample(networks, count, generator, options)")
+    chunks = [_draw_chunk(task, networks, runtime, chunk, seed, request)
+              for chunk in range(math.ceil(count / SAMPLE_CHUNK))]
+    return torch.cat(chunks)[:count]
 
 
 def _extension(ext: str) -> str:

@@ -82,8 +82,9 @@ def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
     """Find the weights file for a model name (``--model NAME`` or a task's default weights).
 
     First non-None result wins. Return ``None`` to mean "not mine, ask the next plugin". gantool's own
-    resolver runs last (``trylast``): it looks in ``$GANTOOL_MODELS``, the checkout's ``models/`` and the
-    user cache. A plugin can resolve names from its own artifact store, or wrap this hook
+    resolver answers after the plugins' ordinary implementations (paths, then ``$GANTOOL_MODELS``); the
+    ``trylast`` ones come after it: plugins' bundled models (:func:`gantool.weights.package_models`) and
+    last the user cache. A plugin can resolve names from its own artifact store, or wrap this hook
     (``wrapper=True``) to verify hashes.
 
     :param task: The task that needs weights.

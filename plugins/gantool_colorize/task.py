@@ -76,6 +76,10 @@ class ColorPhotos(Dataset):
 def working_size(size: tuple[int, int], render_size: int) -> tuple[int, int]:
     """``(H, W)`` scaled so the shorter side is ``render_size`` (aspect kept)."""
     height, width = size
+    if torch.compiler.is_exporting():  # ONNX export: integer arithmetic on symbolic sides (ties round up)
+        shorter = torch.sym_min(height, width)
+        return tuple(torch.sym_max(1, (2 * side * render_size + shorter) // (2 * shorter))  # type: ignore[return-value]
+                     for side in (height, width))
     factor = render_size / min(height, width)
     return max(1, round(height * factor)), max(1, round(width * factor))
 
@@ -144,8 +148,11 @@ class Colorize(Task):
         size = working_size((lightness.shape[-2], lightness.shape[-1]), render_size or self.options.shorter_side)
         small = lightness.float()
         if size != tuple(small.shape[-2:]):
+            # Antialiasing only acts when shrinking (enlarging gives the same values, within 2e-6), so an ONNX
+            # export, one graph for every size, always asks for it.
+            antialias = torch.compiler.is_exporting() or size[0] < small.shape[-2]
             small = F.interpolate(small, size=size, mode="bilinear", align_corners=False,
-                                  antialias=size[0] < small.shape[-2]).clamp_(0.0, 100.0)
+                                  antialias=antialias).clamp_(0.0, 100.0)
         out = run_any_size(networks["generator"], normalize_l(small), 2**self.options.unet_depth)
         return denormalize_ab(out.float())
 
@@ -157,7 +164,7 @@ class Colorize(Task):
         """
         if image.shape[1] == 1:
             image = image.expand(-1, 3, -1, -1)
-        if not self._noted_colour_input and not is_gray(image):
+        if not self._noted_colour_input and not torch.compiler.is_exporting() and not is_gray(image):
             self._noted_colour_input = True
             logger.warning("colorize: a colour input was given; it is re-coloured from its lightness (its own "
                            "colours are replaced)")

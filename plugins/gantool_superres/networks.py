@@ -94,9 +94,11 @@ class CompactSR(nn.Module):
         scale: 2, 3 or 4.
         width: Feature channels.
         blocks: Conv layers between the first conv and the tail (each 3x3, ``width`` to ``width``).
+        skip: The global skip: ``bicubic`` (gantool's) or ``nearest`` (Real-ESRGAN's SRVGGNetCompact, so
+            its published weights run unchanged after ``gantool models import``).
     """
 
-    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 12) -> None:
+    def __init__(self, scale: int = 4, width: int = 64, blocks: int = 12, skip: str = "bicubic") -> None:
         super().__init__()
         upsample_stages(scale)  # validates
         self.scale = scale
@@ -105,13 +107,24 @@ class CompactSR(nn.Module):
             layers += [_conv(width, width), nn.PReLU(width)]
         self.body = nn.Sequential(*layers)
         self.tail = _conv(width, 3 * scale * scale)
-        self.bicubic = BicubicPhases(scale)
+        self.bicubic = BicubicPhases(scale) if skip == "bicubic" else NearestPhases(scale)
         self.shuffle = nn.PixelShuffle(scale)
         _scale_init(self.tail, 0.1)  # start close to plain bicubic
 
     def forward(self, image: Tensor) -> Tensor:
         """``(B, 3, h, w)`` in [0, 1] to ``(B, 3, h*s, w*s)``: bicubic plus a learned residual, in phase form."""
         return self.shuffle(self.tail(self.body(image)) + self.bicubic(image))
+
+
+class NearestPhases(nn.Module):
+    """Nearest-neighbour upsampling as sub-pixel phases: every phase is the pixel itself."""
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, image: Tensor) -> Tensor:
+        return image.repeat_interleave(self.scale * self.scale, dim=1)
 
 
 class _ResidualBlock(nn.Module):
@@ -213,10 +226,12 @@ class RRDBNet(nn.Module):
 GENERATORS: dict[str, type[nn.Module]] = {"compact": CompactSR, "srresnet": SRResNet, "rrdb": RRDBNet}
 
 
-def build_generator(arch: str, *, scale: int, width: int, blocks: int) -> nn.Module:
-    """The generator named ``arch`` (``compact``, ``srresnet`` or ``rrdb``)."""
+def build_generator(arch: str, *, scale: int, width: int, blocks: int, skip: str = "bicubic") -> nn.Module:
+    """The generator named ``arch`` (``compact``, ``srresnet`` or ``rrdb``); ``skip`` is the compact one's."""
     if arch not in GENERATORS:
         raise ValueError(f"unknown generator {arch!r}; choose one of {', '.join(GENERATORS)}")
+    if arch == "compact":
+        return CompactSR(scale=scale, width=width, blocks=blocks, skip=skip)
     return GENERATORS[arch](scale=scale, width=width, blocks=blocks)
 
 

@@ -19,6 +19,7 @@ from gantool.plugin.options import redefault
 Architecture = Literal["compact", "srresnet", "rrdb"]
 Stage = Literal["pretrain", "gan"]
 Degradation = Literal["bicubic", "realistic"]
+Skip = Literal["bicubic", "nearest"]
 
 SCALES = (2, 3, 4)
 #: Overlap of the tiles of ``eval superres --tile`` (the tiler's default), in input pixels.
@@ -90,6 +91,8 @@ class SuperResTrainOptions(CriticOptions, GanLossOptions, AdamOptions):
     width: int = flag(64, "Feature channels of the generator.", panel="Architecture", min=4)
     blocks: int | None = flag(None, "Body depth of the generator (default: compact 12 conv layers, srresnet 16 "
                               "residual blocks, rrdb 23 RRDB blocks).", panel="Architecture", min=1)
+    skip: Skip = flag("bicubic", "Global skip of the compact generator: bicubic, or nearest as Real-ESRGAN's "
+                      "SRVGG compact models use (set by `gantool models import`).", panel="Architecture")
     stage: Stage = flag("pretrain", "pretrain: L1 loss only; gan: adversarial fine-tuning with a critic.",
                         panel="Training stage")
     pretrained: str | None = flag(None, "A pretrain-stage model .safetensors to start the GAN stage from "
@@ -137,4 +140,5 @@ class SuperResTrainOptions(CriticOptions, GanLossOptions, AdamOptions):
 
     def describe_architecture(self) -> str:
         """Short text for ``gantool.architecture``, e.g. ``compact x4, 12 blocks, width 64``."""
-        return f"{self.arch} x{self.scale}, {self.body_blocks} blocks, width {self.width}"
+        skip = ", nearest skip" if self.arch == "compact" and self.skip != "bicubic" else ""
+        return f"{self.arch} x{self.scale}, {self.body_blocks} blocks, width {self.width}{skip}"

@@ -123,7 +123,7 @@ class SuperResolution(Task):
 
     def _generator(self) -> nn.Module:
         o = self.options
-        return build_generator(o.arch, scale=o.scale, width=o.width, blocks=o.body_blocks)
+        return build_generator(o.arch, scale=o.scale, width=o.width, blocks=o.body_blocks, skip=o.skip)
 
     def build_networks(self) -> dict[str, nn.Module]:
         """The generator, plus the critic in the GAN stage (loading ``--pretrained`` and the VGG file there)."""

@@ -84,9 +84,11 @@ def test_options_validation_and_defaults() -> None:
 
 
 def test_missing_bundled_model_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gantool.weights
+    import dataclasses
 
-    monkeypatch.setattr(gantool.weights, "model_search_path", lambda: [tmp_path / "no-models-here"])
+    monkeypatch.setenv("GANTOOL_MODELS", str(tmp_path / "no-models-here"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache-here"))
+    monkeypatch.setattr(gantool_colorize, "MODELS", dataclasses.replace(gantool_colorize.MODELS, path=tmp_path))
     write_image(tmp_path / "gray.png", Image(np.full((8, 8, 1), 0.5, np.float32)))
     result = CliRunner().invoke(cli_app(), ["colorize", str(tmp_path / "gray.png"), "--device", "cpu"])
     assert result.exit_code == 1

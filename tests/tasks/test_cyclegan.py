@@ -455,10 +455,8 @@ def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) ->
 
     from gantool.cli.app import build_app
     from gantool.plugin.manager import build_plugin_system
-    from gantool.weights import find_model_file
-
-    if find_model_file("cyclegan-horse2zebra") is None:
-        pytest.fail("models/cyclegan-horse2zebra.safetensors is missing from the checkout")
+    if gantool_cyclegan.MODELS.find("cyclegan-horse2zebra") is None:
+        pytest.fail("gantool_cyclegan/models/cyclegan-horse2zebra.safetensors is missing from the checkout")
     write_image(tmp_path / "photo.png", Image(smooth_images(1, 40, 3)[0][:36]))
     app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))
     outputs = []

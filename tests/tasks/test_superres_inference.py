@@ -1,4 +1,5 @@
-"""``gantool upscale`` end to end on the real bundled network (``models/superres-x4.safetensors``, compact x4).
+"""``gantool upscale`` end to end on the real bundled network (the superres plugin's
+``models/superres-x4.safetensors``, compact x4).
 
 Every test runs the CLI entry point ``gantool.cli.main`` on a tiny image (about 24x20, well under a second
 each on a CPU) and reads the written file back, so the whole path is covered: plugin discovery, model
@@ -14,12 +15,12 @@ import PIL.Image
 import pytest
 import torch
 
+import gantool_superres
 from gantool.cli.app import main
 from gantool.image.io import Image, read_image, write_image
 from gantool_superres import SPEC
 
-REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "superres-x4.safetensors"
+MODEL = gantool_superres.MODELS.path / "superres-x4.safetensors"
 
 pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason="the bundled superres-x4 model is missing")
 

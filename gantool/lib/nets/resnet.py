@@ -11,6 +11,7 @@ Values are in [-1, 1] in and out (tanh), the papers' convention; a task working 
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -79,7 +80,7 @@ class ResnetGenerator(nn.Module):
         """Translate ``image``; any spatial size (padded to a multiple of 4 internally)."""
         height, width = image.shape[-2:]
         pad_h, pad_w = -height % STRIDE, -width % STRIDE
-        if pad_h or pad_w:
+        if pad_h or pad_w or torch.compiler.is_exporting():  # exporting: one graph for every size
             mode = "reflect" if height > pad_h and width > pad_w else "replicate"
             image = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
             return self.model(image)[..., :height, :width]

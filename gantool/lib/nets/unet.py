@@ -122,7 +122,7 @@ def run_any_size(network: Callable[[Tensor], Tensor], image: Tensor, multiple: i
     """
     height, width = image.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
-    if not pad_h and not pad_w:
+    if not pad_h and not pad_w and not torch.compiler.is_exporting():  # exporting: one graph for every size
         return network(image)
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     padded = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
