@@ -7,6 +7,7 @@ gets one command with every task's flags, and the model file's ``gantool.task`` 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -155,7 +156,9 @@ def add_sample_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: li
 
 
 def add_train_command(train_app: typer.Typer, system: PluginSystem, spec: TaskSpec) -> None:
-    fields = merged_fields(TrainingOptions, [spec], "train")
+    fields = [dataclasses.replace(option, override=spec.train_defaults[option.name])
+              if option.name in spec.train_defaults else option
+              for option in merged_fields(TrainingOptions, [spec], "train")]
 
     def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
         values = resolve_values(ctx, fields, kwargs)

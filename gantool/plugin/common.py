@@ -98,6 +98,8 @@ class TrainingOptions(RuntimeOptions):
     keep_checkpoints: int = flag(3, "How many recent checkpoints to keep.", panel="Output", min=1)
     export: Path | None = flag(None, "Write the trained inference networks to this .safetensors file at the end.",
                                panel="Output")
+    memory_check: bool = flag(True, "Before training, measure one step and refuse a --batch-size that would not "
+                              "fit in free memory.", panel="Training")
 
 
 @dataclass(kw_only=True)
