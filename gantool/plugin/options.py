@@ -259,10 +259,11 @@ def coerce(value: Any, annotation: Any) -> Any:
     raise ValueError(f"expected {getattr(base, '__name__', base)}, got {value!r}")
 
 
-def check_range(option: OptionField, value: Any) -> Any:
+def check_range(option: OptionField | dataclasses.Field, value: Any) -> Any:
     """``value`` if it lies within the field's ``flag(min=, max=)`` bounds (every element of a tuple);
     else ``ValueError`` saying the bound. The one range check for config files, model metadata and flags."""
-    low, high = option.field.metadata.get("min"), option.field.metadata.get("max")
+    metadata = option.field.metadata if isinstance(option, OptionField) else option.metadata
+    low, high = metadata.get("min"), metadata.get("max")
     if value is None or (low is None and high is None):
         return value
     for item in value if isinstance(value, tuple) else (value,):
