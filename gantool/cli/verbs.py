@@ -25,9 +25,10 @@ from gantool.cli.command import (
     resolve_values,
     resolved_data,
 )
-from gantool.errors import CheckpointError, PluginError, UsageError
+from gantool.cli.report import report_warning
+from gantool.errors import CheckpointError, PluginError, UsageError, one_line
 from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
-from gantool.plugin.manager import PluginSystem
+from gantool.plugin.manager import PluginSystem, first_result
 from gantool.plugin.options import build
 from gantool.plugin.spec import TaskSpec
 from gantool.weights import read_metadata
@@ -44,7 +45,9 @@ def choose_task(
     of another installed task is a ``UsageError`` pointing at the command that runs it (``evaluating``:
     its ``gantool eval`` command).
     """
-    hook = system.manager.hook.gantool_resolve_weights
+    def hook(*, task: TaskSpec, name: str) -> Any:
+        return resolve_weights(system, task, name)
+
     if model is None:
         defaults = [spec for spec in specs if spec.default_weights]
         if len(defaults) != 1:
@@ -73,6 +76,15 @@ def choose_task(
                 else f"`gantool {verb}` needs a {specs[0].name!r} model")
         raise UsageError(f"model '{path}' is a {task_name!r} model; {hint}")
     raise CheckpointError(f"model '{path}' names task {task_name!r}, which no installed plugin provides")
+
+
+def resolve_weights(system: PluginSystem, spec: TaskSpec, name: str) -> Any:
+    """The ``gantool_resolve_weights`` hook's answer; a plugin whose resolver raises is skipped with a
+    warning line, so one broken plugin cannot break every ``--model`` for everyone."""
+    def warn(plugin: str, error: BaseException) -> None:
+        report_warning(f"plugin {plugin!r}: gantool_resolve_weights failed ({one_line(error)}); ignored")
+
+    return first_result(system.manager, "gantool_resolve_weights", {"task": spec, "name": name}, warn)
 
 
 def add_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[TaskSpec]) -> None:
