@@ -54,7 +54,7 @@ def test_a_header_without_a_size_is_never_decoded(tmp_path: Path, monkeypatch) -
     path = tmp_path / "odd.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"tEXt", b"no IHDR first", False) + b"\0" * 64)
     monkeypatch.setattr(gio, "_decode", lambda *args: pytest.fail("decoded"))
-    with pytest.raises(InputError, match=r"corrupt PNG header \(it does not say the image size\); refused without decoding"):
+    with pytest.raises(InputError, match=r"corrupt PNG header \(it does not say the image size\); refused without"):
         gio.read_image(path)
 
 
