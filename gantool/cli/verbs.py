@@ -55,7 +55,7 @@ def choose_task(
                              "says which (see `gantool models list`)")
         spec = defaults[0]
         name = spec.default_weights_for(build(spec.infer_options, values))
-        path = hook(task=spec, name=name)
+        path = hook(task=spec, name=name) if name is not None else None
         if path is None:
             raise CheckpointError(f"bundled model {name!r} for task {spec.name!r} was not found; "
                                   "pass --model PATH or set GANTOOL_MODELS to the folder holding it")
