@@ -10,6 +10,7 @@ journal) and :mod:`~gantool.engine.sampling` (generation verbs). Device and prec
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,10 @@ def inference_params(spec: TaskSpec, model_path: Path, task_options: Any, qualit
             "model_mtime_ns": stat.st_mtime_ns, "task_options": options, "quality": quality}
 
 
+#: The smallest ``--tile`` honoured (the OOM back-off's own floor): smaller tiles are raised to it.
+MIN_USER_TILE = 32
+
+
 def resolve_tile(tile: str | int) -> int | None:
     """``--tile``: ``auto`` (``None``: the processor picks per image), ``0`` (whole images) or a maximum side."""
     text = str(tile).strip().lower()
@@ -85,7 +90,12 @@ def resolve_tile(tile: str | int) -> int | None:
         return None
     if not text.isdigit():
         raise UsageError(f"--tile {tile!r} must be auto, 0 or a size in pixels such as 512")
-    return int(text)
+    side = int(text)
+    if 0 < side < MIN_USER_TILE:  # tiles of a few pixels are mostly border: visibly blocky output
+        logging.getLogger(__name__).warning("warning: --tile %d is below the useful minimum of %d pixels; using %d",
+                                            side, MIN_USER_TILE, MIN_USER_TILE)
+        return MIN_USER_TILE
+    return side
 
 
 def load_for_inference(model_path: Path, spec: TaskSpec, runtime: Runtime) -> Any:

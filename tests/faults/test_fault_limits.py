@@ -128,3 +128,12 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path: Path)
     live.write_bytes(b"busy")
     gio.write_image(tmp_path / "photo.png", Image(np.zeros((4, 4, 3), np.float32), None, 8))
     assert not stale.exists() and live.exists()
+
+
+@pytest.mark.parametrize(("given", "used"), [("1", 32), ("4", 32), ("31", 32), ("32", 32), ("0", 0), ("512", 512)])
+def test_tiles_below_the_useful_minimum_are_raised_with_a_warning(given: str, used: int, caplog) -> None:
+    from gantool.engine.inference import resolve_tile
+
+    with caplog.at_level(logging.WARNING, logger="gantool.engine.inference"):
+        assert resolve_tile(given) == used
+    assert ("below the useful minimum of 32 pixels" in caplog.text) == (0 < int(given) < 32)
