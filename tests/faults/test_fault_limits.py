@@ -130,10 +130,10 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path: Path)
     assert not stale.exists() and live.exists()
 
 
-@pytest.mark.parametrize(("given", "used"), [("1", 32), ("4", 32), ("31", 32), ("32", 32), ("0", 0), ("512", 512)])
+@pytest.mark.parametrize(("given", "used"), [("1", 16), ("4", 16), ("15", 16), ("16", 16), ("0", 0), ("512", 512)])
 def test_tiles_below_the_useful_minimum_are_raised_with_a_warning(given: str, used: int, caplog) -> None:
     from gantool.engine.inference import resolve_tile
 
     with caplog.at_level(logging.WARNING, logger="gantool.engine.inference"):
         assert resolve_tile(given) == used
-    assert ("below the useful minimum of 32 pixels" in caplog.text) == (0 < int(given) < 32)
+    assert ("below the useful minimum of 16 pixels" in caplog.text) == (0 < int(given) < 16)
