@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gantool.catalog import extract_archive
 from gantool.engine import checkpoint as ckpt
 from gantool.engine.training import Trainer, read_metrics
-from gantool.errors import CheckpointError, OutputError
+from gantool.errors import CheckpointError, InputError, OutputError
 from gantool.testing import TOY_SPEC, ToyTrainOptions, tiny_training_options
 
 runner = CliRunner()
@@ -70,3 +71,16 @@ def test_disk_full_while_checkpointing_keeps_the_last_checkpoint(tmp_path: Path,
                                               r"the earlier checkpoints are kept"):
         trainer(tmp_path, steps=4, checkpoint_every=2).fit()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith((".tmp", "step-"))] == ["step-000002"]
+
+
+@pytest.mark.parametrize("members", [("data/x", "data/x/y.png"), ("a/b/c.png", "a/b")])
+def test_archive_with_a_file_and_a_folder_of_one_name_is_refused_untouched(tmp_path: Path, members) -> None:
+    import zipfile
+
+    archive = tmp_path / "clash.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name in members:
+            bundle.writestr(name, b"x")
+    with pytest.raises(InputError, match="is both a file and a folder in it"):
+        extract_archive(archive, tmp_path / "target")
+    assert not (tmp_path / "target").exists()
