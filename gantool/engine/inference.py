@@ -21,6 +21,7 @@ from gantool.engine.pairing import pair_inputs
 from gantool.engine.processor import make_processor, prepare_networks
 from gantool.engine.runtime import Runtime
 from gantool.errors import InputError, UsageError
+from gantool.image.limits import aspect_limit, pixel_limit
 
 if TYPE_CHECKING:
     from gantool.plugin.common import InferenceOptions
@@ -44,6 +45,7 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
         raise InputError("no input images given; pass files, folders or glob patterns")
     companions = dict(companions or {})
     check_companions(spec, companions)
+    pixel_limit(), aspect_limit()  # a malformed GANTOOL_MAX_PIXELS / _ASPECT is one usage error, not one per image
     items = pair_inputs(collect_inputs(inputs, recursive=options.recursive), companions)
     with Runtime.from_options(options, distributed=False) as runtime:  # torchrun ranks shard the inputs
         model = load_for_inference(model_path, spec, runtime)

@@ -137,3 +137,15 @@ def test_tiles_below_the_useful_minimum_are_raised_with_a_warning(given: str, us
     with caplog.at_level(logging.WARNING, logger="gantool.engine.inference"):
         assert resolve_tile(given) == used
     assert ("below the useful minimum of 16 pixels" in caplog.text) == (0 < int(given) < 16)
+
+
+def test_a_malformed_limit_is_one_usage_error_before_any_work(tmp_path: Path, monkeypatch) -> None:
+    from gantool.engine.inference import run_inference
+    from gantool.errors import UsageError
+    from gantool.plugin.common import InferenceOptions
+    from gantool_superres import SPEC
+
+    monkeypatch.setenv("GANTOOL_MAX_PIXELS", "abc")
+    with pytest.raises(UsageError, match="GANTOOL_MAX_PIXELS must be a positive whole number"):
+        run_inference(spec=SPEC, model_path=tmp_path / "never-loaded.safetensors", options=InferenceOptions(),
+                      task_options=None, inputs=[str(tmp_path)])
