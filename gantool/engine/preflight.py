@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from gantool.engine import checkpoint as ckpt
 from gantool.engine.step import TrainStep
-from gantool.errors import OutputError, TrainingError
+from gantool.errors import OutputError, TrainingError, one_line
 
 if TYPE_CHECKING:
     from gantool.engine.training import Trainer
@@ -193,7 +193,11 @@ def check_memory(trainer: Trainer, probe_batch: dict[str, Any], *, available: in
         available = available_memory(runtime.device)
     if available is None:
         return
-    estimate = estimate_memory(trainer, probe_batch)
+    try:
+        estimate = estimate_memory(trainer, probe_batch)
+    except Exception as error:  # noqa: BLE001 - e.g. batch norm cannot train on one sample: no estimate then
+        trainer.notes.append(f"memory check skipped: the batch-1 probe step failed ({one_line(error)})")
+        return
     batch_size = trainer.options.batch_size
     need = estimate.total(batch_size)
     if need <= available:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
@@ -36,7 +37,7 @@ from gantool.engine.metrics_log import MetricsLogger, read_metrics, save_sample_
 from gantool.engine.runtime import Runtime
 from gantool.engine.schedules import build_scheduler
 from gantool.engine.step import TrainStep, check_finite, reduce_scalars
-from gantool.errors import GantoolError, Interrupted, TrainingError, UsageError, one_line
+from gantool.errors import CheckpointError, GantoolError, Interrupted, TrainingError, UsageError, one_line
 from gantool.plugin.common import TrainingOptions
 from gantool.plugin.options import check_values, dump_toml, to_plain
 from gantool.plugin.spec import TaskSpec
@@ -182,11 +183,11 @@ class Trainer:
         per_rank = {"rng": ckpt.capture_rng(runtime.device), "task": resume.to_cpu(self.task.state_dict())}
         ranks = runtime.gather_objects(per_rank)
         path = None
+        if not resume.weights_are_finite(self):  # every rank checks (the weights are the same): none waits
+            raise TrainingError(f"weights became non-finite by step {self.step}; not saved. The last good "
+                                f"checkpoint is '{self.good_checkpoint}'. Try a lower --lr or --grad-clip, "
+                                "then --resume auto")
         if runtime.is_main:
-            if not resume.weights_are_finite(self):
-                raise TrainingError(f"weights became non-finite by step {self.step}; not saved. The last good "
-                                    f"checkpoint is '{self.good_checkpoint}'. Try a lower --lr or --grad-clip, "
-                                    "then --resume auto")
             state, meta = resume.checkpoint_contents(self, ranks)
             path = ckpt.save_checkpoint(
                 self.run_dir, self.step, networks={n: m.state_dict() for n, m in self.networks.items()},
@@ -368,9 +369,13 @@ class Trainer:
         """Always write ``run_dir/model.safetensors``; also ``--export PATH`` when given."""
         networks = self.inference_networks()
         kwargs: dict[str, Any] = {"command": self.command, "data": self.options.data, "steps": self.step}
-        written = export_model(self.run_dir / "model.safetensors", self.task, networks, **kwargs)
-        if self.options.export is not None:
-            written = export_model(Path(self.options.export), self.task, networks, **kwargs)
+        try:
+            written = export_model(self.run_dir / "model.safetensors", self.task, networks, **kwargs)
+            if self.options.export is not None:
+                written = export_model(Path(self.options.export), self.task, networks, **kwargs)
+        except (OSError, SafetensorError) as error:  # disk full, folder removed meanwhile
+            raise CheckpointError(f"cannot export the model ({one_line(error)}); the trained weights are in "
+                                  f"'{self.last_checkpoint}': free space, then --resume auto exports them") from None
         self.logger.message(f"exported {written}")
         return written
 

@@ -84,3 +84,17 @@ def test_archive_with_a_file_and_a_folder_of_one_name_is_refused_untouched(tmp_p
     with pytest.raises(InputError, match="is both a file and a folder in it"):
         extract_archive(archive, tmp_path / "target")
     assert not (tmp_path / "target").exists()
+
+
+def test_disk_full_at_export_is_one_line_naming_the_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    from safetensors import SafetensorError
+
+    from gantool.engine import export
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(No space left on device)")
+
+    monkeypatch.setattr(export, "save_file", full)
+    with pytest.raises(CheckpointError, match=r"cannot export the model \(SafetensorError: .*No space left.*\); "
+                                              r"the trained weights are in '.*step-000004'"):
+        trainer(tmp_path, steps=4, checkpoint_every=2).fit()

@@ -3,6 +3,7 @@ batch that would not fit in one line naming the option to lower (instead of the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from gantool.engine.training import Trainer, read_metrics
 from gantool.errors import TrainingError
 from gantool.plugin.manager import build_plugin_system
 from gantool.plugin.spec import TaskSpec
-from gantool.testing import TOY_SPEC, ToyTrainOptions, tiny_training_options
+from gantool.testing import TOY_SPEC, ToyTask, ToyTrainOptions, tiny_training_options
 
 runner = CliRunner()
 
@@ -94,3 +95,20 @@ def test_the_check_can_be_skipped(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(preflight, "available_memory", lambda device: 1)
     monkeypatch.setenv("GANTOOL_SKIP_MEMORY_CHECK", "1")
     assert _trainer(tmp_path).fit().step == 4
+
+
+class OneSampleFails(ToyTask):
+    """Like batch norm, cannot train on a single sample; the real batches are larger."""
+
+    def training_step(self, batch, step):
+        if batch["input"].shape[0] == 1:
+            raise ValueError("Expected more than 1 value per channel when training")
+        return super().training_step(batch, step)
+
+
+def test_a_task_that_cannot_probe_one_sample_still_trains(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(preflight, "available_memory", lambda device: 1)  # would refuse if it could measure
+    spec = replace(TOY_SPEC, implementation=f"{__name__}:OneSampleFails")
+    trainer = Trainer(spec, tiny_training_options(tmp_path), ToyTrainOptions(), progress=False)
+    assert trainer.fit().step == 4
+    assert any("memory check skipped" in note for note in trainer.notes)
