@@ -149,3 +149,21 @@ def test_a_malformed_limit_is_one_usage_error_before_any_work(tmp_path: Path, mo
     with pytest.raises(UsageError, match="GANTOOL_MAX_PIXELS must be a positive whole number"):
         run_inference(spec=SPEC, model_path=tmp_path / "never-loaded.safetensors", options=InferenceOptions(),
                       task_options=None, inputs=[str(tmp_path)])
+
+
+@pytest.mark.parametrize(("side", "fails"), [(1, True), (19, True), (20, False)])
+def test_eval_of_a_tiny_hr_image_is_one_line(tmp_path: Path, side: int, fails: bool) -> None:
+    from types import SimpleNamespace
+
+    from gantool_superres import SPEC
+    from gantool_superres.evaluate import evaluate_benchmark
+
+    (tmp_path / "HR").mkdir()
+    PILImage.fromarray(np.zeros((side, side, 3), np.uint8)).save(tmp_path / "HR" / "a.png")
+    task = SPEC.load_implementation()(SPEC, SPEC.train_options(width=8, blocks=1, scale=4))
+    options, context = SimpleNamespace(tile=0, scale=None), SimpleNamespace(device="cpu")
+    if fails:
+        with pytest.raises(InputError, match=rf"is {side}x{side} pixels: too small to score at x4 \(at least 20x20\)"):
+            evaluate_benchmark(task, None, tmp_path, options, context)
+    else:
+        assert evaluate_benchmark(task, None, tmp_path, options, context).rows
