@@ -320,6 +320,13 @@ def _extract_tar(archive: Path, target: Path) -> None:
 
 def _write_members(plan: list[_Member], target: Path) -> None:
     """Create the planned folders and files, once every member of the archive has passed the checks."""
+    files = {destination for is_folder, _, destination in plan if not is_folder}
+    folders = {destination for is_folder, _, destination in plan if is_folder}
+    folders |= {parent for path in files | folders for parent in path.parents}
+    clash = sorted(files & folders)
+    if clash:
+        raise InputError(f"refusing to extract the archive: '{clash[0].relative_to(target)}' is both a file and a "
+                         "folder in it")
     target.mkdir(parents=True, exist_ok=True)
     for is_folder, open_member, destination in plan:
         if is_folder:

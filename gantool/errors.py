@@ -41,6 +41,17 @@ class TrainingError(GantoolError):
     """Training cannot go on (for example a NaN or Inf loss)."""
 
 
+class Interrupted(GantoolError):
+    """A signal stopped a command after it saved what it could: exit 130 (SIGINT) or 143 (SIGTERM), as a
+    shell reports a process killed by that signal, so scripts and schedulers do not take it for success."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, signal: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + int(signal)
+
+
 def one_line(error: BaseException, *, location: bool = False) -> str:
     """An exception as one line for a report: the first line of its message.
 

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gantool.errors import CheckpointError
 from gantool.plugin.hookspecs import hookimpl
@@ -143,6 +143,18 @@ def read_metadata(path: Path) -> dict[str, str]:
     Raises:
         CheckpointError: the file is missing, truncated, or not a safetensors file.
     """
+    metadata = read_header(path).get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"cannot read model '{path}': metadata is not a string map")
+    return {str(key): str(value) for key, value in metadata.items()}
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The whole JSON header of a safetensors file: ``__metadata__`` and, per tensor, dtype, shape and offsets.
+
+    Raises:
+        CheckpointError: the file is missing, truncated, or its header is not a JSON object.
+    """
     try:
         with open(path, "rb") as handle:
             prefix = handle.read(8)
@@ -158,12 +170,28 @@ def read_metadata(path: Path) -> dict[str, str]:
         raise CheckpointError(f"cannot read model '{path}': header is truncated")
     try:
         header = json.loads(header_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"cannot read model '{path}': not a safetensors file (bad header)") from None
-    metadata = header.get("__metadata__") or {}
-    if not isinstance(metadata, dict):
-        raise CheckpointError(f"cannot read model '{path}': metadata is not a string map")
-    return {str(key): str(value) for key, value in metadata.items()}
+    if not isinstance(header, dict):
+        raise CheckpointError(f"cannot read model '{path}': not a safetensors file (header is not a JSON object)")
+    return header
+
+
+def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape, from the header alone (nothing is read or allocated).
+
+    Raises:
+        CheckpointError: as :func:`read_header`, or an entry without a list of non-negative integers as shape.
+    """
+    shapes = {}
+    for name, entry in read_header(path).items():
+        if name == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise CheckpointError(f"cannot read model '{path}': tensor {name[:80]!r} has no valid shape")
+        shapes[name] = tuple(shape)
+    return shapes
 
 
 @dataclass(frozen=True)
@@ -193,9 +221,12 @@ def list_models() -> list[ModelEntry]:
 
 
 def _describe(name: str, path: Path) -> ModelEntry:
-    size = path.stat().st_size
     try:
+        size = path.stat().st_size
         metadata = read_metadata(path)
+    except OSError as error:  # a dangling symlink, a file removed meanwhile: an error row, not a crash
+        return ModelEntry(name=name, path=path, task="?", size_bytes=0, summary="",
+                          error=f"cannot read model '{path}': {(error.strerror or str(error)).lower()}")
     except CheckpointError as error:
         return ModelEntry(name=name, path=path, task="?", size_bytes=size, summary="", error=str(error))
     summary = metadata.get("gantool.summary") or metadata.get("gantool.architecture", "")

@@ -206,12 +206,15 @@ def test_another_seed_gives_other_images(tmp_path: Path) -> None:
     assert files["dream-seed5-0001.png"][0] != files["dream-seed6-0001.png"][0]
 
 
-def test_changed_parameters_recompute_and_foreign_files_are_kept(tmp_path: Path) -> None:
+def test_changed_parameters_and_foreign_files_are_kept_unless_overwrite(tmp_path: Path) -> None:
     app, model = app_with(DREAM), exported(tmp_path, classes="cat,dog")
     out = tmp_path / "out"
     assert generate(app, model, out, "-n", "2", "--class", "cat").exit_code == 0
     cats = snapshot(out)
-    dogs = generate(app, model, out, "-n", "2", "--class", "dog")
+    kept_cats = generate(app, model, out, "-n", "2", "--class", "dog")  # other parameters: not replaced
+    assert kept_cats.exit_code == 0 and "made with other parameters; --overwrite to replace" in kept_cats.output
+    assert all(snapshot(out)[name][0] == data for name, (data, _) in cats.items())
+    dogs = generate(app, model, out, "-n", "2", "--class", "dog", "--overwrite")
     assert dogs.exit_code == 0 and "generated 2 image(s)" in dogs.output
     assert all(snapshot(out)[name][0] != data for name, (data, _) in cats.items())
     (out / "dream-seed0-0002.png").write_bytes(b"mine")  # not written by gantool: kept ...
@@ -219,7 +222,7 @@ def test_changed_parameters_recompute_and_foreign_files_are_kept(tmp_path: Path)
     assert kept.exit_code == 0 and "output exists (use --overwrite" in kept.output
     assert (out / "dream-seed0-0002.png").read_bytes() == b"mine"
     replaced = generate(app, model, out, "-n", "3", "--class", "dog", "--overwrite")  # ... unless --overwrite
-    assert replaced.exit_code == 0 and "generated 1 image(s), skipped 2" in replaced.output
+    assert replaced.exit_code == 0 and "generated 3 image(s)" in replaced.output  # which recomputes all
     assert read_image(out / "dream-seed0-0002.png").color.shape == (SIDE, SIDE, 3)
 
 

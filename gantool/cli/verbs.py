@@ -7,6 +7,7 @@ gets one command with every task's flags, and the model file's ``gantool.task`` 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -25,9 +26,10 @@ from gantool.cli.command import (
     resolve_values,
     resolved_data,
 )
-from gantool.errors import CheckpointError, PluginError, UsageError
+from gantool.cli.report import report_warning
+from gantool.errors import CheckpointError, PluginError, UsageError, one_line
 from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
-from gantool.plugin.manager import PluginSystem
+from gantool.plugin.manager import PluginSystem, first_result
 from gantool.plugin.options import build
 from gantool.plugin.spec import TaskSpec
 from gantool.weights import read_metadata
@@ -44,7 +46,9 @@ def choose_task(
     of another installed task is a ``UsageError`` pointing at the command that runs it (``evaluating``:
     its ``gantool eval`` command).
     """
-    hook = system.manager.hook.gantool_resolve_weights
+    def hook(*, task: TaskSpec, name: str) -> Any:
+        return resolve_weights(system, task, name)
+
     if model is None:
         defaults = [spec for spec in specs if spec.default_weights]
         if len(defaults) != 1:
@@ -52,7 +56,7 @@ def choose_task(
                              "says which (see `gantool models list`)")
         spec = defaults[0]
         name = spec.default_weights_for(build(spec.infer_options, values))
-        path = hook(task=spec, name=name)
+        path = hook(task=spec, name=name) if name is not None else None
         if path is None:
             raise CheckpointError(f"bundled model {name!r} for task {spec.name!r} was not found; "
                                   "pass --model PATH or set GANTOOL_MODELS to the folder holding it")
@@ -73,6 +77,15 @@ def choose_task(
                 else f"`gantool {verb}` needs a {specs[0].name!r} model")
         raise UsageError(f"model '{path}' is a {task_name!r} model; {hint}")
     raise CheckpointError(f"model '{path}' names task {task_name!r}, which no installed plugin provides")
+
+
+def resolve_weights(system: PluginSystem, spec: TaskSpec, name: str) -> Any:
+    """The ``gantool_resolve_weights`` hook's answer; a plugin whose resolver raises is skipped with a
+    warning line, so one broken plugin cannot break every ``--model`` for everyone."""
+    def warn(plugin: str, error: BaseException) -> None:
+        report_warning(f"plugin {plugin!r}: gantool_resolve_weights failed ({one_line(error)}); ignored")
+
+    return first_result(system.manager, "gantool_resolve_weights", {"task": spec, "name": name}, warn)
 
 
 def add_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[TaskSpec]) -> None:
@@ -158,7 +171,9 @@ def add_sample_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: li
 
 
 def add_train_command(train_app: typer.Typer, system: PluginSystem, spec: TaskSpec) -> None:
-    fields = merged_fields(TrainingOptions, [spec], "train")
+    fields = [dataclasses.replace(option, override=spec.train_defaults[option.name])
+              if option.name in spec.train_defaults else option
+              for option in merged_fields(TrainingOptions, [spec], "train")]
 
     def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
         values = resolve_values(ctx, fields, kwargs)

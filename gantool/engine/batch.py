@@ -16,12 +16,16 @@ interrupted run (Ctrl-C, SIGTERM, even SIGKILL) never leaves a half-written outp
 
 Skip rules, per item, in order:
 
+0. ``--overwrite`` -> recomputed, always;
 1. the journal's latest ``done`` line for (input, output) matches the size+mtime of the input and of every
-   companion file (a mask), the parameter hash and the output's size+mtime -> skipped as "done earlier"
-   (also with ``--overwrite``: recomputing would give the same file; delete the journal to force it);
-2. the output exists and the journal shows gantool wrote it (size+mtime match) but with other parameters
-   or from older input files -> recomputed;
-3. the output exists otherwise -> skipped unless ``--overwrite``.
+   companion file (a mask), the parameter hash and the output's size+mtime -> skipped as "done earlier";
+2. the output exists and the journal shows this same command (same parameters) wrote it from older input
+   files -> recomputed (a rerun refreshes its own outputs);
+3. the output exists and the journal shows gantool wrote it with other parameters (another verb, another
+   ``--scale``) -> kept, "made with other parameters";
+4. the output exists otherwise -> kept.
+
+One run at a time writes into an output folder (per ``--shard``): a second one is refused up front.
 
 Without ``-o`` outputs go next to their inputs and no journal is kept (nothing hidden is added to the
 photo folders); reruns then resume through rule 3.
@@ -55,6 +59,7 @@ from gantool.engine.journal import (
     JOURNAL_NAME,
     Journal,
     companion_fingerprints,
+    exclusive_run,
     fingerprint,
     params_hash,
     skip_reason,
@@ -143,14 +148,6 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
         UsageError: On a malformed ``--shard`` or ``--ext``.
     """
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     if read is None or write is None:
         from gantool.image import io
@@ -161,6 +158,25 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
     shard = resolve_shard(plan.shard)
     if shard is not None:
         jobs = select_shard(jobs, *shard)
+    lock = contextlib.ExitStack()  # one run per output folder (and shard): a second one is refused
+    if plan.output is not None:
+        lock.enter_context(exclusive_run(plan.output, shard))
+    with lock:
+        return _run_jobs(jobs, process, plan, read, write, workers, console, progress, description)
+
+
+def _run_jobs(jobs: list[Job], process: Callable[..., Image], plan: BatchPlan, read: Callable[[Path], Image],
+              write: Callable[..., Any], workers: int, console: Console, progress: bool,
+              description: str) -> BatchResult:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     journal = Journal(plan.output / JOURNAL_NAME) if plan.output is not None else None
     run = _Run(journal, params_hash(plan.params), BatchResult(journal=journal.path if journal else None))
     previous = journal.load() if journal is not None else {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import re
 import shutil
@@ -116,6 +117,11 @@ def save_checkpoint(
         if final.exists():  # an incomplete folder of that name (not written by gantool): replace it
             shutil.rmtree(final)
         os.replace(temporary, final)
+    except (OSError, SafetensorError) as error:  # disk full, folder removed: one line, the last one is kept
+        shutil.rmtree(temporary, ignore_errors=True)
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        raise CheckpointError(f"cannot write checkpoint '{final}' ({reason}); the earlier checkpoints are kept: "
+                              "free space, then continue with --resume auto") from None
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -190,8 +196,14 @@ def load_checkpoint(path: Path, *, task: str | None = None) -> Checkpoint:
         networks = unflatten(load_file(str(path / NETWORKS_FILE)))
         ema = unflatten(load_file(str(path / EMA_FILE))) if (path / EMA_FILE).is_file() else None
         state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
-    except (OSError, SafetensorError, RuntimeError, ValueError) as error:
+    except pickle.UnpicklingError:  # torch's own text advises weights_only=False: never repeat that here
+        raise CheckpointError(f"checkpoint '{path}': {STATE_FILE} holds objects gantool does not load (refused "
+                              "without running them); it is damaged or was not written by gantool") from None
+    except (OSError, SafetensorError, RuntimeError, ValueError, EOFError) as error:
         raise CheckpointError(f"checkpoint '{path}' is corrupt: {str(error).splitlines()[0]}") from None
+    if not isinstance(state, dict) or "step" not in meta:
+        raise CheckpointError(f"checkpoint '{path}' is damaged or was not written by gantool "
+                              f"({STATE_FILE} or {META_FILE} lacks its fields)")
     return Checkpoint(path=path, meta=meta, networks=networks, ema=ema, state=state)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,10 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from gantool.engine.runtime import preserved_rng
+from gantool.errors import InputError, one_line
+
+#: Unreadable samples in a row after which a batch gives up (the data is broken, not one file).
+MAX_SKIPS_IN_A_ROW = 8
 
 
 def sample_seed(seed: int, epoch: int, position: int) -> int:
@@ -62,10 +67,16 @@ class SeededDataset(Dataset):
 
     In the main process (``num_workers=0``) the surrounding RNG streams are preserved, so data loading
     never shifts the randomness of the training step.
+
+    With ``skip_log``, a sample that cannot be read (``InputError`` or ``OSError``: a corrupt image found
+    mid-run) is replaced by the next index, deterministically (so a resume replays the same stream), and
+    its error is appended to ``skip_log`` (one line each; the file is the run's record of skipped data).
     """
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset, skip_log: Path | None = None) -> None:
         self.dataset = dataset
+        self.skip_log = skip_log
+        self._logged: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -77,4 +88,28 @@ class SeededDataset(Dataset):
             random.seed(seed)
             np.random.seed(seed % 2**32)
             torch.random.default_generator.manual_seed(seed)
-            return self.dataset[index]
+            if self.skip_log is None:
+                return self.dataset[index]
+            return self._first_readable(index, seed)
+
+    def _first_readable(self, index: int, seed: int) -> Any:
+        for attempt in range(MAX_SKIPS_IN_A_ROW + 1):
+            candidate = (index + attempt) % len(self)
+            try:
+                return self.dataset[candidate]
+            except (InputError, OSError) as error:
+                if attempt == MAX_SKIPS_IN_A_ROW:
+                    raise InputError(f"{MAX_SKIPS_IN_A_ROW + 1} unreadable samples in a row, the last: "
+                                     f"{one_line(error)}") from None
+                self._record(candidate, error)
+                torch.random.default_generator.manual_seed(seed)  # the substitute sees the same draws
+                random.seed(seed)
+                np.random.seed(seed % 2**32)
+        raise AssertionError("unreachable")
+
+    def _record(self, index: int, error: BaseException) -> None:
+        if index in self._logged or self.skip_log is None:
+            return
+        self._logged.add(index)
+        with contextlib.suppress(OSError), open(self.skip_log, "a", encoding="utf-8") as handle:
+            handle.write(f"{index}\t{one_line(error)}\n")

@@ -31,9 +31,10 @@ from torch import nn
 
 import gantool
 from gantool.engine.checkpoint import flatten, unflatten
+from gantool.engine.modelcheck import check_shapes_before_building
 from gantool.engine.runtime import tune_cpu_allocator
 from gantool.errors import CheckpointError, PluginError, few
-from gantool.plugin.options import coerce, to_plain
+from gantool.plugin.options import check_range, coerce, to_plain
 from gantool.weights import read_metadata
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def train_options_from_metadata(spec: TaskSpec, metadata: Mapping[str, str]) -> 
     for field in dataclasses.fields(spec.train_options):
         if field.init and field.name in stored:
             try:
-                values[field.name] = coerce(stored[field.name], hints[field.name])
+                values[field.name] = check_range(field, coerce(stored[field.name], hints[field.name]))
             except ValueError as error:
                 raise CheckpointError(f"model option {field.name!r}: {error}") from None
     return spec.train_options(**values)
@@ -152,10 +153,15 @@ def load_model(path: Path, spec: TaskSpec, *, device: torch.device | str = "cpu"
         raise CheckpointError(f"model '{path}' is for task {owner!r}, not {spec.name!r}"
                               if owner else f"model '{path}' has no gantool.task metadata; not a gantool model")
     try:
+        options = train_options_from_metadata(spec, metadata)
+    except CheckpointError as error:
+        raise CheckpointError(f"model '{path}': {error}; the file is damaged or was edited") from None
+    task = spec.load_implementation()(spec, options)
+    check_shapes_before_building(path, task, tuple(task.inference_network_names()))  # before any allocation
+    try:
         tensors = unflatten(load_file(str(path)))
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"cannot read model '{path}': {str(error).splitlines()[0]}") from None
-    task = spec.load_implementation()(spec, train_options_from_metadata(spec, metadata))
     if torch.device(device).type == "cpu":
         tune_cpu_allocator()  # every user of a loaded model runs it; on the CPU that wants the allocator tuned
     names = tuple(task.inference_network_names())

@@ -10,6 +10,7 @@ journal) and :mod:`~gantool.engine.sampling` (generation verbs). Device and prec
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from gantool.engine.pairing import pair_inputs
 from gantool.engine.processor import make_processor, prepare_networks
 from gantool.engine.runtime import Runtime
 from gantool.errors import InputError, UsageError
+from gantool.image.limits import aspect_limit, pixel_limit
 
 if TYPE_CHECKING:
     from gantool.plugin.common import InferenceOptions
@@ -43,6 +45,7 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
         raise InputError("no input images given; pass files, folders or glob patterns")
     companions = dict(companions or {})
     check_companions(spec, companions)
+    pixel_limit(), aspect_limit()  # a malformed GANTOOL_MAX_PIXELS / _ASPECT is one usage error, not one per image
     items = pair_inputs(collect_inputs(inputs, recursive=options.recursive), companions)
     with Runtime.from_options(options, distributed=False) as runtime:  # torchrun ranks shard the inputs
         model = load_for_inference(model_path, spec, runtime)
@@ -78,6 +81,11 @@ def inference_params(spec: TaskSpec, model_path: Path, task_options: Any, qualit
             "model_mtime_ns": stat.st_mtime_ns, "task_options": options, "quality": quality}
 
 
+#: The smallest ``--tile`` honoured; smaller ones are raised to it (tiles of 1 or 4 pixels gave 21 and 30 dB
+#: against untiled output, 16 gave 55 dB).
+MIN_USER_TILE = 16
+
+
 def resolve_tile(tile: str | int) -> int | None:
     """``--tile``: ``auto`` (``None``: the processor picks per image), ``0`` (whole images) or a maximum side."""
     text = str(tile).strip().lower()
@@ -85,7 +93,12 @@ def resolve_tile(tile: str | int) -> int | None:
         return None
     if not text.isdigit():
         raise UsageError(f"--tile {tile!r} must be auto, 0 or a size in pixels such as 512")
-    return int(text)
+    side = int(text)
+    if 0 < side < MIN_USER_TILE:  # tiles of a few pixels are mostly border: visibly blocky output
+        logging.getLogger(__name__).warning("warning: --tile %d is below the useful minimum of %d pixels; using %d",
+                                            side, MIN_USER_TILE, MIN_USER_TILE)
+        return MIN_USER_TILE
+    return side
 
 
 def load_for_inference(model_path: Path, spec: TaskSpec, runtime: Runtime) -> Any:

@@ -16,11 +16,12 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from gantool.engine.batchplan import InputItem, Job, path_key
+from gantool.errors import OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -111,20 +112,67 @@ def _ends_with_newline(path: Path) -> bool:
         return fh.read(1) == b"\n"
 
 
+#: Why an existing output is kept: written by another command or with other parameters.
+OTHER_PARAMETERS = "exists (made with other parameters; --overwrite to replace)"
+FOREIGN = "output exists (use --overwrite to replace it)"
+DONE = "done earlier (journal)"
+
+
 def skip_reason(job: Job, previous: Mapping[tuple[str, str], Mapping[str, Any]], phash: str,
                  overwrite: bool) -> str | None:
-    """Why ``job`` need not run (its output is done or must not be replaced), or None to run it."""
+    """Why ``job`` need not run (its output is done or must not be replaced), or None to run it.
+
+    The overwrite rule: ``--overwrite`` recomputes every item. Without it an existing output is replaced
+    only when the journal shows this same command (same parameters) made it from an input or companion
+    that has changed since; a file made with other parameters (another verb, another ``--scale``) or not
+    made by gantool is kept.
+    """
     assert job.output is not None
     output = fingerprint(job.output)
-    if output is None:
+    if output is None or overwrite:
         return None
     entry = previous.get((path_key(job.item.path), path_key(job.output)))
     ours = entry is not None and [entry.get("output_size"), entry.get("output_mtime_ns")] == list(output)
-    if ours and entry is not None:
-        same_input = [entry.get("input_size"), entry.get("input_mtime_ns")] == list(
-            fingerprint(job.item.path) or ())
-        same_companions = (entry.get("companions") or {}) == companion_fingerprints(job.item)
-        if same_input and same_companions and entry.get("params") == phash:
-            return "done earlier (journal)"
-        return None  # gantool wrote it with other parameters or from an older input or mask: recompute
-    return None if overwrite else "output exists (use --overwrite to replace it)"
+    if not ours or entry is None:
+        return FOREIGN
+    if entry.get("params") != phash:
+        return OTHER_PARAMETERS
+    same_input = [entry.get("input_size"), entry.get("input_mtime_ns")] == list(fingerprint(job.item.path) or ())
+    same_companions = (entry.get("companions") or {}) == companion_fingerprints(job.item)
+    return DONE if same_input and same_companions else None  # same command, newer input or mask: refresh
+
+
+@contextlib.contextmanager
+def exclusive_run(folder: Path, shard: tuple[int, int] | None = None) -> Iterator[None]:
+    """Hold the output folder (or one shard of it) for this run: a second run into it is refused in one
+    line instead of doing all the work again. The lock (``flock``) dies with the process, even on SIGKILL,
+    so it never needs cleaning up; where ``fcntl`` does not exist (Windows) runs are not locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    name = ".gantool-run.lock" if shard is None else f".gantool-run-{shard[0]}of{shard[1]}.lock"
+    path = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise OutputError(f"cannot create folder or lock in '{folder}' ({(error.strerror or str(error)).lower()})"
+                          ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise OutputError(f"another gantool run (pid {holder}) is writing into '{folder}'; let it finish, "
+                              "or choose another output folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    finally:
+        os.close(fd)

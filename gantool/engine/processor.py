@@ -33,6 +33,7 @@ from gantool.errors import InputError
 from gantool.image.alpha import fill_transparent, resize_alpha
 from gantool.image.color import LUMA
 from gantool.image.io import Image
+from gantool.image.limits import check_aspect, check_work_size
 from gantool.image.tensor import hwc_array, to_tensor
 from gantool.plugin.spec import InputSpec, mask_input
 
@@ -81,6 +82,8 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
 
     def process(image: Image, companions: Mapping[str, Image] | None = None) -> Image:
         size = (image.height, image.width)
+        check_aspect(*size)  # before anything is allocated: a 3 x 100000 strip or a x4 output past the limit
+        check_work_size(size[0] * scale, size[1] * scale, what=f"the x{scale} output")
         tile = plan.tile_for(*size, scale=scale, overlap=overlap) if tileable else 0
         if several:
             x: torch.Tensor | dict[str, torch.Tensor] = network_inputs(image, companions or {}, specs)

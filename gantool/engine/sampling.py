@@ -27,7 +27,16 @@ import torch
 
 from gantool.engine.batchplan import path_key
 from gantool.engine.inference import inference_params, load_for_inference
-from gantool.engine.journal import JOURNAL_NAME, Journal, fingerprint, params_hash
+from gantool.engine.journal import (
+    DONE,
+    FOREIGN,
+    JOURNAL_NAME,
+    OTHER_PARAMETERS,
+    Journal,
+    exclusive_run,
+    fingerprint,
+    params_hash,
+)
 from gantool.engine.runtime import Runtime
 from gantool.errors import OutputError, PluginError, UsageError
 from gantool.plugin.registry import suggest
@@ -103,25 +112,26 @@ def run_sampling(*, spec: TaskSpec, model_path: Path, options: SampleOptions, ta
                                 task_options=task_options)
         params = {**inference_params(spec, model_path, task_options, SAMPLE_QUALITY), "seed": options.seed,
                   "label": request.label, "truncation": request.truncation, "chunk": SAMPLE_CHUNK}
-        journal = Journal(output / JOURNAL_NAME)
-        phash = params_hash(params)
-        previous = journal.load()
-        todo: dict[int, list[int]] = {}  # chunk -> indices to write
-        for index, path in enumerate(paths):
-            reason = _skip_reason(index, path, previous, phash, options.overwrite)
-            if reason is None:
-                todo.setdefault(index // SAMPLE_CHUNK, []).append(index)
-            else:
-                result.skipped[path] = reason
-        try:
-            with console.status(f"generating {len(paths) - len(result.skipped)} of {len(paths)} images"):
-                for chunk, indices in todo.items():
-                    images = _draw_chunk(task, model.networks, runtime, chunk, options.seed, request)
-                    for index in indices:
-                        result.written.append(_write(paths[index], images[index % SAMPLE_CHUNK], index, journal,
-                                                     phash))
-        finally:
-            journal.close()
+        with exclusive_run(output):  # one run per output folder: a second one is refused
+            journal = Journal(output / JOURNAL_NAME)
+            phash = params_hash(params)
+            previous = journal.load()
+            todo: dict[int, list[int]] = {}  # chunk -> indices to write
+            for index, path in enumerate(paths):
+                reason = _skip_reason(index, path, previous, phash, options.overwrite)
+                if reason is None:
+                    todo.setdefault(index // SAMPLE_CHUNK, []).append(index)
+                else:
+                    result.skipped[path] = reason
+            try:
+                with console.status(f"generating {len(paths) - len(result.skipped)} of {len(paths)} images"):
+                    for chunk, indices in todo.items():
+                        images = _draw_chunk(task, model.networks, runtime, chunk, options.seed, request)
+                        for index in indices:
+                            image = images[index % SAMPLE_CHUNK]
+                            result.written.append(_write(paths[index], image, index, journal, phash))
+            finally:
+                journal.close()
     if options.grid:
         result.grid = write_grid(output / f"{spec.name}-seed{options.seed}-grid{ext}", paths)
     _summary(console, result)
@@ -179,15 +189,16 @@ def _extension(ext: str) -> str:
 
 def _skip_reason(index: int, path: Path, previous: Mapping[tuple[str, str], Mapping[str, Any]], phash: str,
                  overwrite: bool) -> str | None:
-    """The batch journal's rules without an input file: done with these parameters, or someone else's file."""
+    """The batch journal's overwrite rule without an input file (:func:`gantool.engine.journal.skip_reason`):
+    ``--overwrite`` recomputes; otherwise done with these parameters, made with others, or someone else's."""
     output = fingerprint(path)
-    if output is None:
+    if output is None or overwrite:
         return None
     entry = previous.get((_input_key(index), path_key(path)))
     ours = entry is not None and [entry.get("output_size"), entry.get("output_mtime_ns")] == list(output)
-    if ours and entry is not None:
-        return "done earlier (journal)" if entry.get("params") == phash else None  # other parameters: recompute
-    return None if overwrite else "output exists (use --overwrite to replace it)"
+    if not ours or entry is None:
+        return FOREIGN
+    return DONE if entry.get("params") == phash else OTHER_PARAMETERS
 
 
 def _input_key(index: int) -> str:

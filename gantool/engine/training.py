@@ -16,7 +16,6 @@ import contextlib
 import gc
 import signal
 import threading
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
 import gantool
 from gantool.engine import checkpoint as ckpt
+from gantool.engine import preflight, resume
 from gantool.engine.dataorder import ResumableBatchSampler, SeededDataset, sample_seed
 from gantool.engine.ema import EMA
 from gantool.engine.export import export_model
@@ -36,15 +37,22 @@ from gantool.engine.metrics_log import MetricsLogger, read_metrics, save_sample_
 from gantool.engine.runtime import Runtime
 from gantool.engine.schedules import build_scheduler
 from gantool.engine.step import TrainStep, check_finite, reduce_scalars
-from gantool.errors import CheckpointError, TrainingError, UsageError
+from gantool.errors import CheckpointError, GantoolError, Interrupted, TrainingError, UsageError, one_line
 from gantool.plugin.common import TrainingOptions
-from gantool.plugin.options import dump_toml, to_plain
+from gantool.plugin.options import check_values, dump_toml, to_plain
 from gantool.plugin.spec import TaskSpec
+
+#: The run folder's record of training samples that could not be read and were skipped.
+SKIP_LOG = "skipped.txt"
 
 
 def run_training(*, spec: TaskSpec, options: TrainingOptions, task_options: Any, command: str) -> None:
-    """Train ``spec``'s task with ``options`` (what ``gantool train`` calls)."""
-    Trainer(spec, options, task_options, command=command).fit()
+    """Train ``spec``'s task with ``options`` (what ``gantool train`` calls); ``Interrupted`` (exit 130, or
+    143 for SIGTERM) when a signal stopped it: the checkpoint is saved, but no model was exported."""
+    result = Trainer(spec, options, task_options, command=command).fit()
+    if result.interrupted:
+        raise Interrupted(f"training interrupted at step {result.step}: saved checkpoint '{result.checkpoint}', "
+                          "no model exported; continue with --resume auto", signal=result.signal)
 
 
 # --------------------------------------------------------------------------------------------- trainer
@@ -59,6 +67,7 @@ class TrainResult:
     checkpoint: Path | None
     interrupted: bool = False
     exported: Path | None = None
+    signal: int = signal.SIGINT
 
 
 class Trainer:
@@ -78,12 +87,21 @@ class Trainer:
         self.resumed_from: Path | None = None
         self.notes: list[str] = []
         self._stop_requested = False
+        self._stop_signal: int = signal.SIGINT
+        self.good_checkpoint: Path | None = None  # the newest one a finite step was computed from
 
     # ------------------------------------------------------------------------------------------- setup
 
     def _setup(self) -> None:
         options, spec = self.options, self.spec
+        try:  # a TrainingOptions built in Python (or an old config) gets the CLI's range checks too
+            check_values(TrainingOptions, to_plain(options), "training options")
+            check_values(spec.train_options, to_plain(self.task_options), f"{spec.name} options")
+        except ValueError as error:
+            raise UsageError(str(error)) from None
         self.runtime = runtime = Runtime.from_options(options)
+        if runtime.is_main:
+            preflight.check_run_folders(self.run_dir, options.export)
         runtime.seed(options.seed, per_rank=False)  # identical initial weights on every rank
         self.task = spec.load_implementation()(spec, self.task_options)
         self.networks: dict[str, nn.Module] = self.task.build_networks()
@@ -105,7 +123,7 @@ class Trainer:
         found = ckpt.resolve_resume(options.resume, self.run_dir) if runtime.is_main else None
         resume_from = runtime.broadcast_object(str(found) if found else None)
         if resume_from:
-            self._restore(ckpt.load_checkpoint(Path(resume_from), task=spec.name))
+            resume.restore(self, ckpt.load_checkpoint(Path(resume_from), task=spec.name))
         elif runtime.is_main and (existing := ckpt.latest_checkpoint(self.run_dir)) is not None:
             raise UsageError(f"run folder '{self.run_dir}' already holds checkpoints (newest {existing.name}); "
                              "continue it with --resume auto, or pick another --run-dir")
@@ -119,6 +137,9 @@ class Trainer:
                                     optimizers=self.optimizers, scaler=self.scaler, grad_clip=options.grad_clip,
                                     frozen_networks=frozen)
         self._setup_data()
+        if options.memory_check:
+            probe = default_collate([self.dataset[(0, sample_seed(options.seed, -1, 0))]])
+            preflight.check_memory(self, probe)
         self.logger = MetricsLogger(self.run_dir, enabled=runtime.is_main, total_steps=options.steps,
                                     start_step=self.step, progress=self.show_progress)
         if runtime.is_main:
@@ -133,7 +154,7 @@ class Trainer:
             raise TrainingError(f"dataset '{options.data}' has {size} samples, fewer than one batch of "
                                 f"{options.batch_size} per process ({runtime.world_size} process(es)); "
                                 "lower --batch-size or add data")
-        self.dataset = SeededDataset(dataset)
+        self.dataset = SeededDataset(dataset, skip_log=self.run_dir / SKIP_LOG)
         self.sampler = ResumableBatchSampler(size, options.batch_size, seed=options.seed, rank=runtime.rank,
                                              world_size=runtime.world_size, start_epoch=self.epoch,
                                              start_batch=self.batch_in_epoch)
@@ -156,65 +177,18 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------- checkpoints
 
-    def _restore(self, checkpoint: ckpt.Checkpoint) -> None:
-        state, runtime = checkpoint.state, self.runtime
-        for name, network in self.networks.items():
-            try:
-                network.load_state_dict(checkpoint.networks[name])
-            except (KeyError, RuntimeError) as error:
-                raise CheckpointError(
-                    f"checkpoint '{checkpoint.path}' does not fit network {name!r} "
-                    f"({str(error).splitlines()[0][:200]}); were architecture options changed?") from None
-        changed = _changed(checkpoint.meta.get("task_options", {}), to_plain(self.task_options))
-        if changed:
-            self.notes.append(f"options changed since {checkpoint.path.name}: {changed}")
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        for name, scheduler in self.schedulers.items():
-            scheduler.load_state_dict(state["schedulers"][name])
-            # LambdaLR stores base lr and step count; recompute this step's lr from today's schedule
-            for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
-                                           [fn(scheduler.last_epoch) for fn in scheduler.lr_lambdas], strict=True):
-                group["lr"] = base * factor
-        self.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and checkpoint.ema is not None:
-            self.ema.load_state_dict({"updates": state["ema_updates"], "networks": checkpoint.ema})
-        self.step = checkpoint.step
-        self.epoch, self.batch_in_epoch = int(state["data"]["epoch"]), int(state["data"]["batch"])
-        ranks = state["ranks"]
-        mine = ranks[runtime.rank] if runtime.rank < len(ranks) else ranks[0]
-        self.task.load_state_dict(runtime.to_device(mine["task"]))  # saved on the CPU
-        if len(ranks) == runtime.world_size:
-            ckpt.restore_rng(mine["rng"], runtime.device)
-        else:  # another process count: exactness is impossible anyway, keep streams distinct per rank
-            runtime.seed(self.options.seed + self.step)
-        self.last_checkpoint = checkpoint.path
-        self.resumed_from = checkpoint.path
-
     def save_checkpoint(self) -> Path | None:
         """Checkpoint the current step (a collective under DDP: every rank must call it)."""
         runtime = self.runtime
-        per_rank = {"rng": ckpt.capture_rng(runtime.device), "task": _to_cpu(self.task.state_dict())}
+        per_rank = {"rng": ckpt.capture_rng(runtime.device), "task": resume.to_cpu(self.task.state_dict())}
         ranks = runtime.gather_objects(per_rank)
         path = None
+        if not resume.weights_are_finite(self):  # every rank checks (the weights are the same): none waits
+            raise TrainingError(f"weights became non-finite by step {self.step}; not saved. The last good "
+                                f"checkpoint is '{self.good_checkpoint}'. Try a lower --lr or --grad-clip, "
+                                "then --resume auto")
         if runtime.is_main:
-            state = {
-                "step": self.step,
-                "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-                "schedulers": {name: _scheduler_state(s) for name, s in self.schedulers.items()},
-                "scaler": self.scaler.state_dict(),
-                "ema_updates": self.ema.updates if self.ema else 0,
-                "data": {"epoch": self.epoch, "batch": self.batch_in_epoch},
-                "ranks": ranks,
-            }
-            meta = {
-                "task": self.spec.name, "gantool_version": gantool.__version__, "torch_version": torch.__version__,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "world_size": runtime.world_size,
-                "device": str(runtime.device), "precision": runtime.precision,
-                "data_position": {"epoch": self.epoch, "batch": self.batch_in_epoch},
-                "options": to_plain(self.options), "task_options": to_plain(self.task_options),
-                "command": self.command,
-            }
+            state, meta = resume.checkpoint_contents(self, ranks)
             path = ckpt.save_checkpoint(
                 self.run_dir, self.step, networks={n: m.state_dict() for n, m in self.networks.items()},
                 ema=({n: m.state_dict() for n, m in self.ema.networks.items()} if self.ema else None),
@@ -244,7 +218,7 @@ class Trainer:
             # exports aborts the process ("terminate called without an active exception").
             self.runtime.barrier()
             return TrainResult(step=self.step, run_dir=self.run_dir, checkpoint=self.last_checkpoint,
-                               interrupted=interrupted, exported=exported)
+                               interrupted=interrupted, exported=exported, signal=self._stop_signal)
         finally:
             if hasattr(self, "logger"):
                 self.logger.close()
@@ -274,7 +248,7 @@ class Trainer:
         batches = iter(self.loader)
         try:
             while self.step < options.steps:
-                batch = runtime.to_device(next(batches))
+                batch = runtime.to_device(self._next_batch(batches))
                 if not isinstance(batch, dict):
                     raise TrainingError(f"task {self.spec.name!r}: dataset items must be dicts of tensors, "
                                         f"got {type(batch).__name__}")
@@ -292,7 +266,7 @@ class Trainer:
                 if self.ema is not None:
                     self.ema.update(self.networks)
                 means, (stop,) = reduce_scalars(losses, [float(self._stop_requested)], runtime)
-                check_finite(means, self.step, last_checkpoint=str(self.last_checkpoint or "") or None)
+                self._check_finite(means)
                 self._advance()
                 self._after_step(means)
                 if stop > 0:
@@ -300,6 +274,31 @@ class Trainer:
         finally:
             del batches  # shuts DataLoader workers down
         return False
+
+    def _next_batch(self, batches: Iterator[Any]) -> Any:
+        """The next batch; a data error (already past the skip log's limit) saves a checkpoint and is
+        reported as its own one line, not as a DataLoader worker's traceback."""
+        try:
+            return next(batches)
+        except GantoolError as error:
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            inner = lines[-1].split(": ", 1)[-1] if len(lines) > 1 else one_line(error)
+            saved = self.save_checkpoint() if self.step > 0 else None
+            where = f"; saved checkpoint '{saved}'" if saved else ""
+            raise type(error)(f"{inner}{where}") from None
+
+    def _check_finite(self, means: dict[str, float]) -> None:
+        """Stop on a NaN/Inf loss. A checkpoint saved after the last finite step was computed from the
+        weights that gave this loss: it is set aside (``bad-step-*``), so --resume auto cannot pick it."""
+        try:
+            check_finite(means, self.step, last_checkpoint=str(self.good_checkpoint or "") or None)
+        except TrainingError:
+            suspect = self.last_checkpoint
+            if self.runtime.is_main and suspect is not None and suspect != self.good_checkpoint and suspect.is_dir():
+                self.logger.message(f"set aside checkpoint '{resume.set_aside(suspect)}': its weights gave "
+                                    "the non-finite loss")
+            raise
+        self.good_checkpoint = self.last_checkpoint
 
     def _advance(self) -> None:
         self.step += 1
@@ -341,6 +340,7 @@ class Trainer:
             if self._stop_requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self._stop_requested = True
+            self._stop_signal = signum
             self.logger.message("stopping after this step (Ctrl-C again to abort)")
 
         previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -369,33 +369,15 @@ class Trainer:
         """Always write ``run_dir/model.safetensors``; also ``--export PATH`` when given."""
         networks = self.inference_networks()
         kwargs: dict[str, Any] = {"command": self.command, "data": self.options.data, "steps": self.step}
-        written = export_model(self.run_dir / "model.safetensors", self.task, networks, **kwargs)
-        if self.options.export is not None:
-            written = export_model(Path(self.options.export), self.task, networks, **kwargs)
+        try:
+            written = export_model(self.run_dir / "model.safetensors", self.task, networks, **kwargs)
+            if self.options.export is not None:
+                written = export_model(Path(self.options.export), self.task, networks, **kwargs)
+        except (OSError, SafetensorError) as error:  # disk full, folder removed meanwhile
+            raise CheckpointError(f"cannot export the model ({one_line(error)}); the trained weights are in "
+                                  f"'{self.last_checkpoint}': free space, then --resume auto exports them") from None
         self.logger.message(f"exported {written}")
         return written
-
-
-def _scheduler_state(scheduler: Any) -> dict[str, Any]:
-    """A scheduler's state without its multiplier objects (rebuilt from today's options on resume)."""
-    state = scheduler.state_dict()
-    state["lr_lambdas"] = [None] * len(state.get("lr_lambdas", []))
-    return state
-
-
-def _changed(before: dict[str, Any], now: dict[str, Any]) -> str:
-    keys = [key for key in now if key in before and before[key] != now[key]]
-    return ", ".join(f"{key} {before[key]!r} -> {now[key]!r}" for key in keys)
-
-
-def _to_cpu(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {key: _to_cpu(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_to_cpu(item) for item in value)
-    return value
 
 
 __all__: Sequence[str] = ["TrainResult", "Trainer", "read_metrics", "run_training"]

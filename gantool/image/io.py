@@ -9,28 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import re
 import stat
 import tempfile
-import threading
-import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from glob import escape as glob_escape
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gantool.errors import InputError, OutputError, UsageError
+from gantool.errors import InputError, OutputError
+from gantool.image.header import Header as _Header
+from gantool.image.header import pillow_header, raw_size
+from gantool.image.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, check_work_size, pixel_limit
 from gantool.image.pixels import Image
 
-__all__ = ["SUPPORTED_EXTENSIONS", "Image", "read_image", "read_image_size", "write_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "SUPPORTED_EXTENSIONS", "Image", "check_work_size", "read_image",
+           "read_image_size", "write_image"]
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
-DEFAULT_MAX_PIXELS = 200_000_000
-MAX_PIXELS_ENV = "GANTOOL_MAX_PIXELS"
 
 # Formats that store more than 8 bits; the others are 8-bit only. A request is lowered to what fits.
 _DEEP_DEPTHS = {".png": (8, 16), ".tif": (8, 16, 32), ".tiff": (8, 16, 32)}
@@ -43,7 +44,6 @@ _MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP"} | 
 # Any JPEG marker: FF00 is byte stuffing and FFD0-FFD7 are restart markers inside entropy-coded data.
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")
 _JPEG_STANDALONE = frozenset({0x01, 0xD8})
-_EXIF_ORIENTATION = 0x0112
 # EXIF orientation -> how to turn the stored (H, W, C) pixels into the upright image.
 _ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     1: lambda a: a,
@@ -55,44 +55,51 @@ _ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
     8: lambda a: np.rot90(a),
 }
-_PILLOW_LIMIT_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class _Header:
-    size: tuple[int, int]  # (width, height) as stored, before orientation
-    orientation: int
-    mode: str
+#: Temporary names keep at most this much of the output's name, so names near NAME_MAX (255) still work.
+_TEMP_NAME_CHARS = 100
+logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------- reading
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Image:
-    """Decode an image file to an upright :class:`Image`, checking the pixel limit before decoding."""
+    """Decode an image file to an upright :class:`Image`, checking the pixel limit before decoding.
+
+    A file whose size cannot be read from its header (Pillow's, or gantool's own parser) is refused
+    undecoded. Of an animated image or a multi-page TIFF only the first frame is read, with a warning.
+    """
     path = _checked_input(path)
     limit = _pixel_limit(max_pixels)
     data = _read_bytes(path)
     kind = _sniff(path, data)
     header = _pillow_header(BytesIO(data))
-    if header is not None:
-        _check_pixels(path, header.size, limit)
+    _check_pixels(path, _header_size(path, data, kind, header), limit)
+    if header is not None and header.frames > 1:
+        logger.warning("warning: '%s' has %d frames (animation or pages); only the first is read", path,
+                       header.frames)
     pixels = _decode(path, data, kind)
-    if header is None:  # no header parser for this file: the limit can only be checked after decoding
-        _check_pixels(path, (pixels.shape[1], pixels.shape[0]), limit)
+    _check_pixels(path, (pixels.shape[1], pixels.shape[0]), limit)  # the decoder must agree with the header
     return _to_image(path, pixels, header)
 
 
 def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """(width, height) of the upright image, from the header alone where Pillow can parse it."""
+    """(width, height) of the upright image, from the header alone (never a decode)."""
     path = _checked_input(path)
     header = _pillow_header(path)
-    if header is None:  # e.g. float RGB TIFF, which Pillow cannot open: fall back to a full decode
+    if header is None:  # e.g. float RGB TIFF, which Pillow cannot open: gantool's own header parser
         data = _read_bytes(path)
-        pixels = _decode(path, data, _sniff(path, data))
-        return int(pixels.shape[1]), int(pixels.shape[0])
+        return _header_size(path, data, _sniff(path, data), None)
     width, height = header.size
     return (height, width) if header.orientation >= 5 else (width, height)
+
+
+def _header_size(path: Path, data: bytes, kind: str, header: _Header | None) -> tuple[int, int]:
+    size = header.size if header is not None else raw_size(data, kind)
+    if size is None:
+        raise _read_error(path, f"truncated or corrupt {kind} header (it does not say the image size); "
+                                "refused without decoding")
+    return size
 
 
 def _read_error(path: Path, reason: str) -> InputError:
@@ -150,15 +157,7 @@ def _sniff(path: Path, data: bytes) -> str:
     raise _read_error(path, "not an image (content is not PNG, JPEG, WebP, TIFF or BMP)")
 
 
-def _pixel_limit(max_pixels: int | None) -> int:
-    if max_pixels is not None:
-        return max_pixels
-    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_PIXELS
-    if not raw.replace("_", "").isdigit() or int(raw) <= 0:
-        raise UsageError(f"{MAX_PIXELS_ENV} must be a positive whole number of pixels, got {raw!r}")
-    return int(raw)
+_pixel_limit = pixel_limit
 
 
 def _check_pixels(path: Path, size: tuple[int, int], limit: int) -> None:
@@ -172,33 +171,7 @@ def _check_pixels(path: Path, size: tuple[int, int], limit: int) -> None:
 
 
 def _pillow_header(source: Path | BytesIO) -> _Header | None:
-    """Size, EXIF orientation and mode without decoding pixels; None where Pillow cannot parse the file.
-
-    Pillow's own decompression-bomb limit is lifted while the header is read: gantool applies its own,
-    configurable limit, and Pillow's would otherwise leak warnings or reject images we allow.
-    """
-    import PIL.Image
-
-    with _PILLOW_LIMIT_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data" from a damaged file: reported below instead
-        saved, PIL.Image.MAX_IMAGE_PIXELS = PIL.Image.MAX_IMAGE_PIXELS, None
-        try:
-            with PIL.Image.open(source) as im:
-                return _Header(im.size, _orientation(im), im.mode)
-        except Exception:  # any parse failure just means "no header": OpenCV decides and reports below
-            return None
-        finally:
-            PIL.Image.MAX_IMAGE_PIXELS = saved
-
-
-def _orientation(im: Any) -> int:
-    if im.format == "PNG" and "exif" not in im.info:
-        return 1  # Pillow would decode the whole PNG looking for an eXIf chunk after the pixels
-    try:
-        value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:  # a broken EXIF block should not make the pixels unreadable
-        return 1
-    return value if value in _ORIENT else 1
+    return pillow_header(source, _ORIENT)
 
 
 @functools.cache
@@ -369,8 +342,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _write_error(path, f"cannot create folder '{folder}' ({_os_reason(exc)})") from exc
+    prefix = f".{path.name[:_TEMP_NAME_CHARS]}.{os.getpid()}."
+    _remove_stale_temporaries(folder, path.name[:_TEMP_NAME_CHARS])
     try:
-        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     except OSError as exc:
         raise _write_error(path, f"folder '{folder}' is not writable ({_os_reason(exc)})") from exc
     try:
@@ -386,6 +361,27 @@ def _atomic_write(path: Path, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise _write_error(path, _os_reason(exc)) from exc
         raise
+
+
+def _remove_stale_temporaries(folder: Path, stem: str) -> None:
+    """Delete ``.NAME.PID.*.tmp`` left by a killed gantool process (its PID no longer runs)."""
+    for temp in folder.glob(f".{glob_escape(stem)}.*.tmp"):
+        pid = temp.name[len(stem) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+
+def _running(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) is not a probe there: never guess, keep the file
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
 
 
 @functools.cache

@@ -45,7 +45,7 @@ class ConditionalGANOptions(CriticOptions, GanLossOptions, AdamOptions):
     flip: bool = flag(True, "Random left-right flips of the training images (both halves of a pair together).",
                       panel="Data")
     width: int = flag(64, "Channels of the generator's first level (doubling per level up to 8x).",
-                      panel="Architecture", min=1)
+                      panel="Architecture", min=1, max=1024)
     depth: int | None = flag(None, "U-Net downsamplings (default from --crop); --crop must be a multiple of "
                              "2**depth.", panel="Architecture", min=1, max=8)
     norm: Norm = flag("instance", "Normalisation of generator and critic: instance (identical in train and eval, "

@@ -42,7 +42,7 @@ class CriticOptions:
     """
 
     critic_width: int = flag(64, "Channels of the critic's first layer (doubling per stride-2 layer, up to 8x).",
-                             panel="Architecture", min=1)
+                             panel="Architecture", min=1, max=1024)
     critic_layers: int = flag(3, "Stride-2 layers of the PatchGAN critic; each doubles the patch it judges "
                               "(pix2pix's layout: 34x34 at 2, 70x70 at 3, 142x142 at 4).", panel="Architecture",
                               min=1, max=6)

@@ -45,8 +45,9 @@ class InferenceOptions(RuntimeOptions):
     ext: str | None = flag(None, "Output format: png, jpg, webp, tif or bmp (default: the input's).",
                            panel="Batch")
     quality: int = flag(95, "JPEG/WebP quality.", panel="Batch", min=1, max=100)
-    overwrite: bool = flag(False, "Replace existing outputs instead of skipping them.",
-                           flags="--overwrite/--skip-existing", panel="Batch")
+    overwrite: bool = flag(False, "Recompute and replace existing outputs. Without it, outputs made with other "
+                           "parameters or not by gantool are kept; only this command's own outputs of changed "
+                           "inputs are refreshed.", flags="--overwrite/--skip-existing", panel="Batch")
     shard: str | None = flag(None, "Process only part i of N of the inputs, as i/N (1-based).", panel="Batch")
     workers: int = flag(2, "Decode worker threads.", panel="Batch", min=0)
 
@@ -67,8 +68,8 @@ class SampleOptions(RuntimeOptions):
                                     "(models that support it; the task defines it).")
     grid: bool = flag(False, "Also write one grid image of all the samples (<task>-seed<S>-grid).")
     ext: str = flag("png", "Output format: png, jpg, webp, tif or bmp.")
-    overwrite: bool = flag(False, "Replace existing files that this command did not write with the same "
-                           "parameters.", flags="--overwrite/--skip-existing")
+    overwrite: bool = flag(False, "Recompute and replace existing files (without it, files made with other "
+                           "parameters or not by gantool are kept).", flags="--overwrite/--skip-existing")
 
 
 @dataclass(kw_only=True)
@@ -98,6 +99,8 @@ class TrainingOptions(RuntimeOptions):
     keep_checkpoints: int = flag(3, "How many recent checkpoints to keep.", panel="Output", min=1)
     export: Path | None = flag(None, "Write the trained inference networks to this .safetensors file at the end.",
                                panel="Output")
+    memory_check: bool = flag(True, "Before training, measure one step and refuse a --batch-size that would not "
+                              "fit in free memory.", panel="Training")
 
 
 @dataclass(kw_only=True)

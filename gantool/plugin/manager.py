@@ -20,6 +20,8 @@ from gantool.plugin import hookspecs
 from gantool.plugin.registry import TaskRegistry, suggest
 
 ENTRY_POINT_GROUP = "gantool"
+#: The distribution whose plugins are gantool's own: on a task-name clash, its task keeps the name.
+BUILTIN_DISTRIBUTION = "gantool"
 PluginStatus = Literal["loaded", "blocked", "error"]
 
 
@@ -35,6 +37,11 @@ class PluginInfo:
     error: str | None = None
     tasks: list[str] = field(default_factory=list)
     essential: bool = False
+
+    @property
+    def builtin(self) -> bool:
+        """A plugin shipped with gantool itself (its task names cannot be taken by another plugin)."""
+        return self.essential or self.distribution == BUILTIN_DISTRIBUTION
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -150,9 +157,10 @@ def _gantool_version() -> str:
 def _load_entry_point(manager: pluggy.PluginManager, entry_point: metadata.EntryPoint, info: PluginInfo) -> None:
     try:
         plugin = entry_point.load()
-    except Exception as error:  # a broken plugin must not take the CLI down with it
+    except (Exception, SystemExit) as error:  # a broken plugin (even one calling sys.exit) must not take the CLI
         info.status = "error"
-        info.error = f"failed to import {entry_point.value!r}: {one_line(error, location=True)}"
+        what = f"called sys.exit({error.code!r})" if isinstance(error, SystemExit) else one_line(error, location=True)
+        info.error = f"failed to import {entry_point.value!r}: {what}"
         return
     _register_checked(manager, plugin, info)
 
@@ -187,9 +195,29 @@ def call_each_plugin(
         caller = manager.subset_hook_caller(hook_name, remove_plugins=others)
         try:
             result = caller(**make_kwargs(implementation.plugin_name))
-        except Exception as error:  # reported by the caller, per plugin
-            result = error
+        except (Exception, SystemExit) as error:  # reported by the caller, per plugin
+            result = error if isinstance(error, Exception) else PluginError(f"called sys.exit({error.code!r})")
         yield implementation.plugin_name, result
+
+
+def first_result(manager: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any],
+                 on_error: Callable[[str, BaseException], None]) -> Any:
+    """A ``firstresult`` hook called plugin by plugin in pluggy's order (first registered last, ``trylast``
+    at the end): the first result that is not None. A plugin whose implementation raises is reported
+    through ``on_error(plugin_name, error)`` and skipped, so it cannot break the command for everyone.
+    """
+    implementations = list(reversed(getattr(manager.hook, hook_name).get_hookimpls()))
+    for implementation in implementations:
+        others = [plugin for plugin in manager.get_plugins() if plugin is not implementation.plugin]
+        caller = manager.subset_hook_caller(hook_name, remove_plugins=others)
+        try:
+            result = caller(**kwargs)
+        except (Exception, SystemExit) as error:
+            on_error(implementation.plugin_name, error)
+            continue
+        if result is not None:
+            return result
+    return None
 
 
 def _collect_tasks(manager: pluggy.PluginManager, registry: TaskRegistry, infos: list[PluginInfo]) -> None:
@@ -197,13 +225,16 @@ def _collect_tasks(manager: pluggy.PluginManager, registry: TaskRegistry, infos:
     by_name = {info.name: info for info in infos}
 
     def arguments(plugin: str) -> dict[str, Any]:
-        return {"register": lambda spec: registry.add(spec, plugin)}
+        builtin = by_name[plugin].builtin if plugin in by_name else False
+        return {"register": lambda spec: registry.add(spec, plugin, builtin=builtin)}
 
     for plugin, outcome in call_each_plugin(manager, "gantool_register_tasks", arguments):
         if isinstance(outcome, PluginError):
             _mark_error(by_name.get(plugin), str(outcome))
         elif isinstance(outcome, Exception):
             _mark_error(by_name.get(plugin), f"gantool_register_tasks failed: {one_line(outcome, location=True)}")
+    for plugin, message in registry.evicted:
+        _mark_error(by_name.get(plugin), message)
     for info in infos:
         info.tasks = registry.tasks_of(info.name)
 

@@ -74,6 +74,10 @@ class OptimizerOptions(Protocol):
         ...
 
 
+#: :attr:`OptionField.override` when the field keeps its own default.
+NO_OVERRIDE: Any = type("NoOverride", (), {"__repr__": lambda self: "NO_OVERRIDE"})()
+
+
 @dataclasses.dataclass(frozen=True)
 class OptionField:
     """One dataclass field seen as a CLI option, remembering which dataclass it belongs to."""
@@ -81,6 +85,8 @@ class OptionField:
     owner: type
     field: dataclasses.Field
     annotation: Any
+    #: A default that replaces the field's own (a task's ``TaskSpec.train_defaults``); NO_OVERRIDE if none.
+    override: Any = NO_OVERRIDE
 
     @property
     def name(self) -> str:
@@ -88,6 +94,8 @@ class OptionField:
 
     @property
     def default(self) -> Any:
+        if self.override is not NO_OVERRIDE:
+            return self.override
         if self.field.default is not dataclasses.MISSING:
             return self.field.default
         if self.field.default_factory is not dataclasses.MISSING:
@@ -179,6 +187,8 @@ def load_config(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"config file '{path}' does not exist") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"config file '{path}' is not UTF-8 text (bad byte at offset {error.start})") from None
     except OSError as error:
         raise UsageError(f"cannot read config file '{path}': {error.strerror or error}") from None
     try:
@@ -209,7 +219,7 @@ def merge_values(
         if key in from_command_line:
             continue
         try:
-            values[key] = coerce(value, known[key].annotation)
+            values[key] = check_range(known[key], coerce(value, known[key].annotation))
         except ValueError as error:
             problems.append(f"{key}: {error}")
     if problems:
@@ -247,6 +257,39 @@ def coerce(value: Any, annotation: Any) -> Any:
     if base is Path and isinstance(value, str):
         return Path(value)
     raise ValueError(f"expected {getattr(base, '__name__', base)}, got {value!r}")
+
+
+def check_range(option: OptionField | dataclasses.Field, value: Any) -> Any:
+    """``value`` if it lies within the field's ``flag(min=, max=)`` bounds (every element of a tuple);
+    else ``ValueError`` saying the bound. The one range check for config files, model metadata and flags."""
+    metadata = option.field.metadata if isinstance(option, OptionField) else option.metadata
+    low, high = metadata.get("min"), metadata.get("max")
+    if value is None or (low is None and high is None):
+        return value
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            continue
+        if item != item or (low is not None and item < low) or (high is not None and item > high):
+            bounds = " and ".join(f"{word} {bound}" for word, bound in (("at least", low), ("at most", high))
+                                  if bound is not None)
+            raise ValueError(f"must be {bounds}, got {item!r}")
+    return value
+
+
+def check_values(option_class: type | None, values: Mapping[str, Any], where: str) -> None:
+    """Range-check the values of ``option_class``'s fields found in ``values``; one ``ValueError`` listing
+    every problem, prefixed by ``where`` (a model file, a checkpoint)."""
+    if option_class is None:
+        return
+    problems = []
+    for option in option_fields(option_class):
+        if option.name in values:
+            try:
+                check_range(option, values[option.name])
+            except ValueError as error:
+                problems.append(f"{option.name} {error}")
+    if problems:
+        raise ValueError(f"{where}: " + "; ".join(problems))
 
 
 def build(option_class: type | None, values: Mapping[str, Any]) -> Any:

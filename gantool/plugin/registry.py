@@ -21,18 +21,31 @@ class TaskRegistry:
 
     A second registration of a taken name raises ``PluginError`` naming both plugins, and the name is
     remembered as conflicting, so that using it later fails with the same message instead of silently
-    running whichever plugin loaded first.
+    running whichever plugin loaded first. A built-in task (registered by a plugin shipped with gantool)
+    always keeps its name: another plugin claiming it is refused, whichever loaded first.
     """
 
     _specs: dict[str, TaskSpec] = field(default_factory=dict)
     _owners: dict[str, str] = field(default_factory=dict)
     conflicts: dict[str, str] = field(default_factory=dict)
+    _builtin: set[str] = field(default_factory=set)
+    #: ``(plugin, message)`` for third-party plugins whose task a built-in one took back.
+    evicted: list[tuple[str, str]] = field(default_factory=list)
 
-    def add(self, spec: TaskSpec, plugin: str) -> None:
-        """Register ``spec`` on behalf of ``plugin``; a taken name raises ``PluginError``."""
+    def add(self, spec: TaskSpec, plugin: str, *, builtin: bool = False) -> None:
+        """Register ``spec`` on behalf of ``plugin``; a taken name raises ``PluginError``, except that a
+        built-in task takes its name back from a third-party plugin (recorded in :attr:`evicted`)."""
         if not isinstance(spec, TaskSpec):
             raise PluginError(f"plugin {plugin!r} registered {spec!r}, which is not a gantool.TaskSpec")
-        if spec.name in self._specs:
+        taken = self._owners.get(spec.name)
+        if taken is not None and (spec.name in self._builtin) != builtin:
+            intruder = plugin if spec.name in self._builtin else taken
+            message = (f"plugin {intruder!r} registers task {spec.name!r}, a name of a gantool built-in task; "
+                       f"its task is ignored (the plugin must rename it)")
+            if not builtin:
+                raise PluginError(message)
+            self.evicted.append((taken, message))
+        elif spec.name in self._specs:
             message = (
                 f"task {spec.name!r} is registered by two plugins, {self._owners[spec.name]!r} and {plugin!r}; "
                 f"uninstall one, or block it with GANTOOL_DISABLE_PLUGINS={plugin}"
@@ -41,6 +54,8 @@ class TaskRegistry:
             raise PluginError(message)
         self._specs[spec.name] = spec
         self._owners[spec.name] = plugin
+        if builtin:
+            self._builtin.add(spec.name)
 
     def get(self, name: str) -> TaskSpec:
         """The card for ``name``; an unknown or conflicting name raises a one-line error."""

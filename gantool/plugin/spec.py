@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
-from dataclasses import KW_ONLY, dataclass
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 
 TaskKind = Literal["image-to-image", "sample"]
@@ -100,6 +101,9 @@ class TaskSpec:
         eval_without_model: ``Task.evaluate`` accepts ``networks=None``: without ``--model``,
             ``gantool eval NAME`` measures only the task's baselines (bicubic for super-resolution)
             instead of loading ``default_weights``.
+        train_defaults: This task's defaults for the shared training options (``TrainingOptions``), such as
+            ``{"batch_size": 1}`` for a task whose reference recipe (and memory use) needs batch 1. The
+            flag's help shows the task's default; ``--config`` and typed flags still win.
 
     The card is cheap, static and shared by every model of the task; anything that can differ between two
     models of one task (scale, network list, classes) belongs to the ``Task``, which is rebuilt from each
@@ -119,6 +123,7 @@ class TaskSpec:
     inputs: tuple[InputSpec, ...] = (InputSpec("image"),)
     eval_options: type | None = None
     eval_without_model: bool = False
+    train_defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -147,6 +152,7 @@ class TaskSpec:
         if not self.inference_networks or not all(isinstance(n, str) for n in self.inference_networks):
             found.append("inference_networks must be a non-empty tuple of network names")
         found += self._input_problems()
+        found += _train_default_problems(self.train_defaults)
         if not isinstance(self.eval_without_model, bool):
             found.append(f"eval_without_model must be True or False, got {self.eval_without_model!r}")
         elif self.eval_without_model and self.eval_options is None:
@@ -224,6 +230,26 @@ def mask_input(inputs: tuple[InputSpec, ...]) -> InputSpec | None:
     if not inputs or inputs[0].alpha != "as-mask":
         return None
     return next((spec for spec in inputs[1:] if spec.channels == 1), None)
+
+
+def _train_default_problems(defaults: Any) -> list[str]:
+    """Why ``train_defaults`` is unusable: not a mapping, an unknown shared option, a value out of range."""
+    from gantool.plugin.common import TrainingOptions  # import here: common imports this module's users
+    from gantool.plugin.options import check_range, coerce, option_fields
+
+    if not isinstance(defaults, Mapping):
+        return [f"train_defaults must be a mapping of TrainingOptions names to values, got {defaults!r}"]
+    known = {option.name: option for option in option_fields(TrainingOptions)}
+    found = []
+    for name, value in defaults.items():
+        if name not in known:
+            found.append(f"train_defaults: {name!r} is not a shared training option")
+            continue
+        try:
+            check_range(known[name], coerce(value, known[name].annotation))
+        except ValueError as error:
+            found.append(f"train_defaults: {name}: {error}")
+    return found
 
 
 def _common_option_names() -> frozenset[str]:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from gantool import EvalContext, EvalResult
+from gantool.image.io import check_work_size
 from gantool.lib.color import (
     denormalize_ab,
     gray_lightness,
@@ -146,6 +147,7 @@ class Colorize(Task):
     def chroma(self, networks: dict[str, nn.Module], lightness: Tensor, render_size: int | None = None) -> Tensor:
         """ab (Lab units) predicted at the working size (default: the training one) for ``(B, 1, H, W)`` L."""
         size = working_size((lightness.shape[-2], lightness.shape[-1]), render_size or self.options.shorter_side)
+        check_work_size(*size, what="the working size (--render-size)")  # before resizing to it
         small = lightness.float()
         if size != tuple(small.shape[-2:]):
             # Antialiasing only acts when shrinking (enlarging gives the same values, within 2e-6), so an ONNX

@@ -32,6 +32,7 @@ SPEC = TaskSpec(
     default_weights="cyclegan-horse2zebra",  # `gantool translate` without --model: the bundled horse <-> zebra
     inference_networks=("generator_ab", "generator_ba"),
     eval_options=CycleGANEvalOptions,
+    train_defaults={"batch_size": 1},  # the paper's batch; 16 would need ~20 GB at 256x256
 )
 
 

@@ -49,9 +49,9 @@ class CycleGANTrainOptions(CriticOptions, GanLossOptions, AdamOptions):
     """
 
     blocks: int = flag(9, "Residual blocks per generator: 9 for 256-pixel crops, 6 for 128 (the paper).",
-                       panel="Architecture", min=1)
+                       panel="Architecture", min=1, max=128)
     width: int = flag(64, "Channels of the generators' first layer (2x and 4x after the two downsamplings).",
-                      panel="Architecture", min=4)
+                      panel="Architecture", min=4, max=1024)
     gan_loss: GanLoss = redefault(GanLossOptions, "gan_loss", "lsgan")  # the paper's
     cycle_weight: float = flag(10.0, "Weight of the cycle-consistency L1 loss, in each direction.",
                                panel="Losses", min=0.0)

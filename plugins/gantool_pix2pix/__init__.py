@@ -28,6 +28,7 @@ SPEC = TaskSpec(
     scale=1,
     default_weights=None,
     eval_options=Pix2PixEvalOptions,
+    train_defaults={"batch_size": 1},  # the paper's batch; 16 would need ~20 GB at 256x256
 )
 
 

@@ -94,6 +94,10 @@ def evaluate_benchmark(task: SuperResolution, networks: dict[str, nn.Module] | N
     for hr_path in hr_paths:
         hr = _read(hr_path)
         height, width = hr.shape[-2:]
+        smallest = -(-(2 * scale + 11) // scale) * scale  # cropped to x{scale} and shaved, SSIM's 11x11 must fit
+        if min(height, width) < smallest:
+            raise InputError(f"'{hr_path}' is {width}x{height} pixels: too small to score at x{scale} "
+                             f"(at least {smallest}x{smallest})")
         hr = hr[..., : height - height % scale, : width - width % scale]
         lr = _lr_for(hr_path, lr_dir, hr, scale)
         bicubic = imresize(lr.double(), float(scale), quantize=255)  # MATLAB on uint8: rounds each pass

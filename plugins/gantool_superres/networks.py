@@ -16,6 +16,7 @@ stays valid. Outputs are not clamped (the task clamps at inference; L1 training 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -62,7 +63,7 @@ class BicubicPhases(nn.Module):
         taps = torch.zeros(scale, 5, dtype=torch.float64)  # per output phase, weights on input offsets -2..2
         for phase in range(scale):
             position = (phase + 0.5) / scale - 0.5  # source coordinate of this phase relative to its pixel
-            base = int(torch.floor(torch.tensor(position)).item())
+            base = math.floor(position)  # plain Python: the network also builds on the meta device
             for offset in range(base - 1, base + 3):
                 taps[phase, offset + 2] = _cubic(position - offset)
         kernel = torch.einsum("iy,jx->ijyx", taps, taps).reshape(scale * scale, 1, 5, 5)

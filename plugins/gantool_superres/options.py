@@ -88,9 +88,11 @@ class SuperResTrainOptions(CriticOptions, GanLossOptions, AdamOptions):
                               "(SRGAN without batch norm) or rrdb (ESRGAN, 16.7M parameters at defaults).",
                               panel="Architecture")
     scale: int = flag(4, "Upscaling factor: 2, 3 or 4.", panel="Architecture", min=2, max=4)
-    width: int = flag(64, "Feature channels of the generator.", panel="Architecture", min=4)
+    width: int = flag(64, "Feature channels of the generator.", panel="Architecture", min=4,
+                      max=1024)
     blocks: int | None = flag(None, "Body depth of the generator (default: compact 12 conv layers, srresnet 16 "
-                              "residual blocks, rrdb 23 RRDB blocks).", panel="Architecture", min=1)
+                              "residual blocks, rrdb 23 RRDB blocks).", panel="Architecture", min=1,
+                              max=128)
     skip: Skip = flag("bicubic", "Global skip of the compact generator: bicubic, or nearest as Real-ESRGAN's "
                       "SRVGG compact models use (set by `gantool models import`).", panel="Architecture")
     stage: Stage = flag("pretrain", "pretrain: L1 loss only; gan: adversarial fine-tuning with a critic.",

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from gantool import EvalContext, EvalResult
 from gantool.errors import UsageError
+from gantool.image.io import check_work_size
 from gantool.lib.losses import AdversarialLoss
 from gantool.plugin.task import Task
 from gantool_superres.networks import VGGFeatures, build_critic, build_generator
@@ -263,6 +264,7 @@ class SuperResolution(Task):
             return output
         height, width = source_size
         size = (max(1, round(height * outscale)), max(1, round(width * outscale)))
+        check_work_size(*size, what=f"the output with --outscale {outscale:g}")  # before allocating it
         if size == tuple(output.shape[-2:]):
             return output
         return imresize(output.float(), size=size).clamp_(0, 1)

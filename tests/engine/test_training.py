@@ -112,14 +112,16 @@ def test_ctrl_c_finishes_the_step_then_saves(tmp_path: Path) -> None:
 
 
 def test_nan_loss_stops_with_last_good_checkpoint_intact(tmp_path: Path) -> None:
-    with pytest.raises(TrainingError, match=r"loss 'g' became nan at step 5.*step-000004"):
+    # step 5's loss is computed from step-000004's weights: that checkpoint is not "good", it is set aside
+    with pytest.raises(TrainingError, match=r"loss 'g' became nan at step 5.*good checkpoint is '.*step-000002'"):
         train(tmp_path, ToyTrainOptions(nan_at_step=4), steps=8, checkpoint_every=2)
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-000002", "step-000004"]
-    loaded = ckpt.load_checkpoint(tmp_path / "step-000004", task="toy")
-    assert loaded.step == 4 and set(loaded.networks) == {"generator", "critic"}
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-000002"]
+    assert (tmp_path / "bad-step-000004").is_dir()  # kept for inspection, invisible to --resume auto
+    loaded = ckpt.load_checkpoint(tmp_path / "step-000002", task="toy")
+    assert loaded.step == 2 and set(loaded.networks) == {"generator", "critic"}
     assert max(losses_by_step(tmp_path)) == 4  # the NaN step was not logged
-    resumed = train(tmp_path, steps=6, resume="auto")  # and training can go on from it
-    assert resumed.result.step == 6
+    resumed = train(tmp_path, steps=6, resume="auto")  # and training can go on from the good one
+    assert resumed.resumed_from == tmp_path / "step-000002" and resumed.result.step == 6
 
 
 def test_outputs_of_a_run(tmp_path: Path) -> None:
