@@ -202,21 +202,36 @@ def call_each_plugin(
 
 def first_result(manager: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any],
                  on_error: Callable[[str, BaseException], None]) -> Any:
-    """A ``firstresult`` hook called plugin by plugin in pluggy's order (first registered last, ``trylast``
-    at the end): the first result that is not None. A plugin whose implementation raises is reported
-    through ``on_error(plugin_name, error)`` and skipped, so it cannot break the command for everyone.
+    """A ``firstresult`` hook's answer, with a plugin whose implementation raises left out instead of failing.
+
+    The hook is called whole, so pluggy's order and wrappers hold exactly (gantool's own resolver is a
+    wrapper around everyone else's). When the call raises, each remaining plain implementation is tried on
+    its own to find the one that raised; it is reported through ``on_error(plugin_name, error)`` and the
+    hook is called again without that plugin. An error no single implementation explains propagates.
     """
-    implementations = list(reversed(getattr(manager.hook, hook_name).get_hookimpls()))
-    for implementation in implementations:
-        others = [plugin for plugin in manager.get_plugins() if plugin is not implementation.plugin]
-        caller = manager.subset_hook_caller(hook_name, remove_plugins=others)
+    removed: list[object] = []
+    while True:
+        caller = manager.subset_hook_caller(hook_name, remove_plugins=removed)
         try:
-            result = caller(**kwargs)
+            return caller(**kwargs)
         except (Exception, SystemExit) as error:
-            on_error(implementation.plugin_name, error)
+            culprit = _raising_plugin(manager, hook_name, kwargs, removed)
+            if culprit is None:
+                raise
+            on_error(manager.get_name(culprit) or repr(culprit), error)
+            removed.append(culprit)
+
+
+def _raising_plugin(manager: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any],
+                    removed: list[object]) -> object | None:
+    """The first plugin (in call order) whose plain implementation of ``hook_name`` raises on ``kwargs``."""
+    for implementation in reversed(getattr(manager.hook, hook_name).get_hookimpls()):
+        if implementation.wrapper or implementation.hookwrapper or implementation.plugin in removed:
             continue
-        if result is not None:
-            return result
+        try:
+            implementation.function(*(kwargs[name] for name in implementation.argnames))
+        except (Exception, SystemExit):
+            return implementation.plugin
     return None
 
 
