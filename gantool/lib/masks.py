@@ -24,7 +24,8 @@ __all__ = ["BOX", "FAMILIES", "LAMA_PRESETS", "LamaPreset", "MaskFamily", "box_m
 MaskFamily = Literal["lama-thick", "lama-medium", "lama-thin", "strokes", "box", "mixed"]
 FAMILIES: tuple[str, ...] = ("lama-thick", "lama-medium", "lama-thin", "strokes", "box", "mixed")
 #: ``mixed``: LaMa thick / medium / thin with the probabilities of protocol inpaint-kodak256-v1.
-MIXED = (("lama-thick", 0.5), ("lama-medium", 0.35), ("lama-thin", 0.15))
+MIXED_FAMILIES = ("lama-thick", "lama-medium", "lama-thin")
+MIXED_WEIGHTS = (0.5, 0.35, 0.15)
 _REFERENCE_SIDE = 256
 
 
@@ -150,8 +151,7 @@ def deepfill_strokes(rng: np.random.Generator, size: tuple[int, int], *, with_bo
 
 def _draw(rng: np.random.Generator, size: tuple[int, int], family: str) -> np.ndarray:
     if family == "mixed":
-        names, weights = zip(*MIXED, strict=True)
-        family = names[int(rng.choice(len(names), p=np.asarray(weights) / sum(weights)))]
+        family = MIXED_FAMILIES[int(rng.choice(len(MIXED_FAMILIES), p=np.asarray(MIXED_WEIGHTS) / sum(MIXED_WEIGHTS)))]
     if family in LAMA_PRESETS:
         return lama_mask(rng, size, LAMA_PRESETS[family])
     if family == "strokes":

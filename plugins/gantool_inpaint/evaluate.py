@@ -42,9 +42,10 @@ __all__ = ["COLUMNS", "BucketRow", "evaluate_buckets", "hole_psnr", "tiles"]
 
 #: Seed of bucket i's mask generator: 1000 + i (protocol inpaint-kodak256-v1).
 SEED = 1000
-COLUMNS = (EvalColumn(name="tiles", header="tiles", format=".0f"), EvalColumn(name="hole_psnr", header="hole PSNR"), EvalColumn(name="psnr", header="PSNR"),
-           EvalColumn(name="ssim", header="SSIM", format=".4f"), EvalColumn(name="hole_l1", header="hole L1",
-                                                                            format=".4f"),
+COLUMNS = (EvalColumn(name="tiles", header="tiles", format=".0f"),
+           EvalColumn(name="hole_psnr", header="hole PSNR"), EvalColumn(name="psnr", header="PSNR"),
+           EvalColumn(name="ssim", header="SSIM", format=".4f"),
+           EvalColumn(name="hole_l1", header="hole L1", format=".4f"),
            EvalColumn(name="seconds", header="s/img", format=".3f"))
 Filler = Callable[[Tensor, Tensor], Tensor]
 
@@ -91,9 +92,9 @@ def _masks(options: InpaintEvalOptions, crops: list[tuple[str, Tensor]], names: 
     size = (options.crop, options.crop)
     if options.masks == "generated":
         found = []
-        for index, ratio in enumerate(ranges):
+        for index, bounds in enumerate(ranges):
             rng = np.random.default_rng(SEED + index)
-            found.append([(i, torch.from_numpy(generate_mask(rng, size, "mixed", ratio)).float()[None, None])
+            found.append([(i, torch.from_numpy(generate_mask(rng, size, "mixed", bounds)).float()[None, None])
                           for i in range(len(crops))])
         return found
     folder = Path(options.masks)
@@ -114,7 +115,7 @@ def _masks(options: InpaintEvalOptions, crops: list[tuple[str, Tensor]], names: 
 def evaluate_buckets(task: Inpaint, networks: dict[str, nn.Module] | None, data: Path,
                      options: InpaintEvalOptions | None, context: EvalContext) -> EvalResult:
     """Score the model (if any), TELEA r=5 and NS r=4 per hole-ratio bucket; rows per bucket and method."""
-    from gantool.image.classical import classical_inpaint
+    from gantool.image.classical import ClassicalMethod, classical_inpaint
 
     options = options if options is not None else InpaintEvalOptions()
     crops = tiles(Path(data), options.crop)
@@ -125,10 +126,10 @@ def evaluate_buckets(task: Inpaint, networks: dict[str, nn.Module] | None, data:
     edges = [e / 100 for e in options.buckets]
     ranges = list(zip(edges[:-1], edges[1:], strict=False))
 
-    def classical(method: str, radius: int) -> Filler:
+    def classical(method: ClassicalMethod, radius: int) -> Filler:
         def fill(image: Tensor, hole: Tensor) -> Tensor:
             array = classical_inpaint(image[0].permute(1, 2, 0).numpy(), hole[0, 0].numpy() > 0.5, method, radius)
-            return torch.from_numpy(array).permute(2, 0, 1)[None]  # type: ignore[arg-type]
+            return torch.from_numpy(array).permute(2, 0, 1)[None]
         return fill
 
     methods: dict[str, Filler] = {"telea": classical("telea", 5), "ns": classical("ns", 4)}

@@ -55,7 +55,8 @@ class InpaintGenerator(nn.Module):
         self.up2 = nn.Sequential(GatedConv2d(2 * w, w), GatedConv2d(w, w // 2 or 1))
         self.head = nn.Conv2d(w // 2 or 1, 3, 3, padding=1)
         nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        if self.head.bias is not None:
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, prior: Tensor, hole: Tensor) -> Tensor:
         x = torch.cat([prior, hole], dim=1)
