@@ -24,8 +24,8 @@ SPEC = TaskSpec(
     default_weights=None,
     inputs=(InputSpec("image", "Photos to repair; without --mask their transparent areas are the holes.",
                       alpha="as-mask"),
-            InputSpec("mask", "Masks, white = hole (read as gray, >127): one file for every image, or a folder "
-                      "paired by relative path and stem.", channels=1, resize="nearest")),
+            InputSpec("mask", "Masks, white = hole (read as gray, > 127; one of another size is resized, "
+                      "nearest).", channels=1, resize="nearest")),
     eval_options=InpaintEvalOptions,
     eval_without_model=True,
 )

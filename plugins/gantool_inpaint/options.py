@@ -37,7 +37,7 @@ class InpaintOptions:
                        "object); the grown ring is blended softly into the original, so the seam does not show.",
                        min=0, max=64)
     show_mask: bool = flag(False, "Write the image with its (dilated) holes tinted red instead of filling them: a "
-                           "quick check of mask polarity and size. No model runs.")
+                           "quick check of mask polarity and size (the network is not run).")
 
 
 @dataclass(kw_only=True)
