@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from gantool import EvalContext, EvalResult
-from gantool.lib.losses import AdversarialLoss
+from gantool.lib.losses import AdversarialLoss, feature_matching, masked_l1
 from gantool.lib.nets.patchgan import PatchDiscriminator
 from gantool.lib.ranges import to_signed, to_unit
 from gantool.plugin.task import Task
@@ -28,21 +28,6 @@ from gantool_inpaint.networks import InpaintGenerator, run_padded
 from gantool_inpaint.options import InpaintOptions, InpaintTrainOptions
 
 logger = logging.getLogger(__name__)
-
-
-def masked_l1(prediction: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """Mean absolute error over the pixels where ``weight`` (``(B, 1, H, W)``) is 1, all channels."""
-    total = (prediction - target).abs().mul(weight).sum()
-    return total / (weight.sum() * prediction.shape[1]).clamp_min(1.0)
-
-
-def feature_matching(features: list[Tensor]) -> Tensor:
-    """Mean L1 between the critic's features of the fake half and the (detached) real half of each map."""
-    losses = []
-    for feature in features:
-        real, fake = feature.float().chunk(2)
-        losses.append((fake - real.detach()).abs().mean())
-    return torch.stack(losses).mean()
 
 
 class Inpaint(Task):

@@ -316,3 +316,17 @@ def test_eval_reads_a_mask_folder_paired_by_tile_name(app, tmp_path: Path) -> No
 def test_input_spec_resize_policy_is_checked() -> None:
     assert InputSpec("mask", channels=1, resize="nearest").problems() == []
     assert "resize must be 'refuse' or 'nearest'" in InputSpec("mask", resize="bicubic").problems()[0]  # type: ignore[arg-type]
+
+
+def test_masked_l1_and_feature_matching_from_the_library() -> None:
+    from gantool.lib.losses import feature_matching, masked_l1
+
+    prediction, target = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
+    target[..., 0, 0] = 5.0
+    hole = torch.zeros(1, 1, 2, 2)
+    hole[..., 0, 0] = 1.0
+    assert float(masked_l1(prediction, target, hole)) == 5.0
+    assert float(masked_l1(prediction, target, 1 - hole)) == 1.0
+    assert float(masked_l1(prediction, target, torch.zeros_like(hole))) == 0.0
+    real, fake = torch.zeros(1, 2, 3, 3), torch.full((1, 2, 3, 3), 2.0)
+    assert float(feature_matching([torch.cat([real, fake]), torch.cat([real, fake * 2])])) == 3.0
