@@ -23,6 +23,12 @@ DILATIONS = (2, 4, 8, 8)
 MULTIPLE = 4
 
 
+#: Weights are drawn with std ``GAIN / sqrt(fan_in)``: ELU times a sigmoid gate (about 0.5) shrinks the signal,
+#: and with PyTorch's default init the activations of the 13 gated layers fell to under 1 % of the input's
+#: standard deviation, so the network barely learned; 2.3 keeps them between 0.4 and 1 (measured at init).
+GAIN = 2.3
+
+
 class GatedConv2d(nn.Module):
     """``ELU(conv_f(x)) * sigmoid(conv_g(x))``, both convolutions computed as one (twice the channels)."""
 
@@ -31,6 +37,9 @@ class GatedConv2d(nn.Module):
         super().__init__()
         padding = dilation * (kernel - 1) // 2
         self.conv = nn.Conv2d(in_channels, 2 * out_channels, kernel, stride, padding, dilation=dilation)
+        nn.init.normal_(self.conv.weight, std=GAIN / (in_channels * kernel * kernel) ** 0.5)
+        if self.conv.bias is not None:
+            nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         feature, gate = self.conv(x).chunk(2, dim=1)
