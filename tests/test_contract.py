@@ -63,7 +63,21 @@ def _process(spec: TaskSpec, model: Path, image: Image, tile: int) -> Image:
     scale = int(loaded.metadata.get("gantool.scale") or spec.scale)
     process = make_processor(loaded.task, loaded.networks, _defaults(spec.infer_options), scale=scale,
                              tile=tile, overlap=16, runtime=runtime)
-    return process(image)
+    if len(spec.inputs) == 1:
+        return process(image)
+    return process(image, _companions(spec, image.height, image.width))
+
+
+def _companions(spec: TaskSpec, height: int, width: int) -> dict[str, Image]:
+    """A file's worth of every extra input: a binary mask (about a quarter holes) or another photo."""
+    found = {}
+    for index, item in enumerate(spec.inputs[1:], start=1):
+        if item.channels == 1:
+            holes = np.random.default_rng(index).random((height, width, 1)) < 0.25
+            found[item.name] = Image(holes.astype(np.float32))
+        else:
+            found[item.name] = Image(_photo(height, width, seed=index))
+    return found
 
 
 def _photo(height: int, width: int, channels: int = 3, *, seed: int = 0) -> np.ndarray:

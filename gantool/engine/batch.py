@@ -41,7 +41,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -120,7 +120,8 @@ class BatchResult:
 def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: BatchPlan, *,
               workers: int = 2, read: Callable[[Path], Image] | None = None,
               write: Callable[..., Any] | None = None, console: Console | None = None,
-              progress: bool = True, description: str = "Processing") -> BatchResult:
+              progress: bool = True, description: str = "Processing",
+              resizable: Collection[str] = ()) -> BatchResult:
     """Run ``process`` over every input and write the outputs; never stops for one bad file.
 
     ``workers`` threads decode ahead (0: decode on the main thread), ``process`` runs on the calling
@@ -139,6 +140,7 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
         console: Where progress and the summary go (stderr by default).
         progress: Show a progress bar.
         description: Label of the progress bar.
+        resizable: Companion input names resized (nearest) to their image when sizes differ, not refused.
 
     Returns:
         A :class:`BatchResult`; call ``raise_if_failed()`` to turn failures into a non-zero exit.
@@ -162,12 +164,12 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
     if plan.output is not None:
         lock.enter_context(exclusive_run(plan.output, shard))
     with lock:
-        return _run_jobs(jobs, process, plan, read, write, workers, console, progress, description)
+        return _run_jobs(jobs, process, plan, read, write, workers, console, progress, description, resizable)
 
 
 def _run_jobs(jobs: list[Job], process: Callable[..., Image], plan: BatchPlan, read: Callable[[Path], Image],
               write: Callable[..., Any], workers: int, console: Console, progress: bool,
-              description: str) -> BatchResult:
+              description: str, resizable: Collection[str]) -> BatchResult:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -194,7 +196,7 @@ def _run_jobs(jobs: list[Job], process: Callable[..., Image], plan: BatchPlan, r
     run.advance = lambda: bar.advance(task_id)
     try:
         with bar, _sigterm_as_interrupt():
-            _pipeline(todo, process, _Reader(read, todo), write, plan.quality, workers, run)
+            _pipeline(todo, process, _Reader(read, todo, resizable), write, plan.quality, workers, run)
     except KeyboardInterrupt:
         run.result.interrupted = True
         raise
@@ -236,11 +238,13 @@ class _Run:
 class _Reader:
     """Decodes everything a job needs: its image and its companions, checked to be of the image's size.
 
-    A companion shared by several items (one mask file for every image) is decoded once and kept.
+    A companion shared by several items (one mask file for every image) is decoded once and kept. One
+    named in ``resizable`` (``InputSpec.resize == "nearest"``) is resized to the image's size instead.
     """
 
-    def __init__(self, read: Callable[[Path], Image], jobs: Sequence[Job]) -> None:
+    def __init__(self, read: Callable[[Path], Image], jobs: Sequence[Job], resizable: Collection[str] = ()) -> None:
         self.read = read
+        self.resizable = frozenset(resizable)
         uses: dict[str, int] = {}
         for job in jobs:
             for path in job.item.companions.values():
@@ -254,6 +258,8 @@ class _Reader:
         companions = {}
         for name, path in job.item.companions.items():
             companion = self._companion(path)
+            if (companion.height, companion.width) != (image.height, image.width) and name in self.resizable:
+                companion = companion.resized_nearest(image.height, image.width)
             if (companion.height, companion.width) != (image.height, image.width):
                 raise InputError(f"{name} '{path}' is {companion.width}x{companion.height} pixels but image "
                                  f"'{job.item.path}' is {image.width}x{image.height}; they must match")

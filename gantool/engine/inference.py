@@ -53,7 +53,9 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
                                  tile=resolve_tile(options.tile), overlap=options.tile_overlap, runtime=runtime)
         plan = BatchPlan.from_options(options, inference_params(spec, model_path, task_options, options.quality),
                                       default_suffix=f"_{spec.verb or spec.name}")
-        result = run_batch(items, process, plan, workers=options.workers, description=spec.verb or spec.name)
+        resizable = [item.name for item in spec.inputs[1:] if item.resize == "nearest"]
+        result = run_batch(items, process, plan, workers=options.workers, description=spec.verb or spec.name,
+                           resizable=resizable)
     result.raise_if_failed()
     return result
 

@@ -104,7 +104,9 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
             color = hwc_array(y)  # a view of y, not a copy
         if image.is_gray and keep_gray and color.shape[2] == 3:
             color = (color @ LUMA)[..., None]
-        alpha = image.alpha if primary.alpha == "keep" else None  # "drop" and "as-mask" give opaque outputs
+        # "drop" gives an opaque output, and so does "as-mask" when the alpha was the mask
+        alpha = image.alpha if primary.alpha == "keep" or (primary.alpha == "as-mask" and _mask_given(
+            specs, companions)) else None
         return Image(color, resize_alpha(alpha, color.shape[:2]), image.bit_depth)
 
     return process
@@ -145,11 +147,18 @@ def network_inputs(image: Image, companions: Mapping[str, Image],
                 hint = ", or an image with transparent areas" if spec is mask else ""
                 raise InputError(f"no {spec.name} for this image (pass --{spec.name} FILE|DIR|GLOB{hint})")
             continue
+        if (source.height, source.width) != (image.height, image.width) and spec.resize == "nearest":
+            source = source.resized_nearest(image.height, image.width)
         if (source.height, source.width) != (image.height, image.width):
             raise InputError(f"the {spec.name} is {source.width}x{source.height} pixels but the image is "
                              f"{image.width}x{image.height}; they must match")
         found[spec.name] = input_tensor(source, spec)
     return found
+
+
+def _mask_given(specs: Sequence[InputSpec], companions: Mapping[str, Image] | None) -> bool:
+    mask = mask_input(tuple(specs))
+    return mask is not None and companions is not None and companions.get(mask.name) is not None
 
 
 def input_tensor(image: Image, spec: InputSpec) -> torch.Tensor:

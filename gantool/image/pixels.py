@@ -29,6 +29,14 @@ class Image:
         if self.bit_depth not in (8, 16, 32):
             raise ValueError(f"bit_depth must be 8, 16 or 32, got {self.bit_depth!r}")
 
+    def resized_nearest(self, height: int, width: int) -> Image:
+        """A copy of ``height x width`` pixels by nearest-neighbour sampling (colour and alpha); a binary
+        mask stays binary, which is why masks of another size are resized this way."""
+        rows = np.minimum((np.arange(height) + 0.5) * self.height / height, self.height - 1).astype(np.intp)
+        cols = np.minimum((np.arange(width) + 0.5) * self.width / width, self.width - 1).astype(np.intp)
+        alpha = None if self.alpha is None else self.alpha[rows][:, cols]
+        return Image(self.color[rows][:, cols], alpha, self.bit_depth)
+
     @property
     def height(self) -> int:
         return int(self.color.shape[0])

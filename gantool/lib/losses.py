@@ -115,3 +115,23 @@ class AdversarialLoss:
             return self.generator(critic(fake))
         real_logits, fake_logits = critic(torch.cat([real, fake])).split([len(real), len(fake)])
         return self.generator(fake_logits, real_logits.detach())
+
+
+def feature_matching(features: list[Tensor]) -> Tensor:
+    """L1 between a critic's features of fakes and of (detached) reals, averaged over the feature maps.
+
+    ``features`` are the maps of one critic pass over ``cat([real, fake])`` (the real half first, e.g.
+    ``PatchDiscriminator(..., return_features=True)``): a perceptual term that needs no downloaded network.
+    """
+    losses = []
+    for feature in features:
+        real, fake = feature.float().chunk(2)
+        losses.append(F.l1_loss(fake, real.detach()))
+    return torch.stack(losses).mean()
+
+
+def masked_l1(prediction: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Mean absolute error over the pixels where ``weight`` (``(B, 1, H, W)``, e.g. a hole mask) is 1, all
+    channels; 0 when the weight is empty."""
+    total = (prediction - target).abs().mul(weight).sum()
+    return total / (weight.sum() * prediction.shape[1]).clamp_min(1.0)

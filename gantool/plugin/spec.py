@@ -17,6 +17,8 @@ from typing import Any, Literal
 TaskKind = Literal["image-to-image", "sample"]
 #: What happens to an input's alpha channel; see :class:`InputSpec`.
 AlphaPolicy = Literal["keep", "as-mask", "drop"]
+#: What happens to a companion input whose pixel size differs from the image's; see :class:`InputSpec`.
+ResizePolicy = Literal["refuse", "nearest"]
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
 _INPUT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -43,7 +45,11 @@ class InputSpec:
             visible neighbours before the network sees them and, for the primary image, the alpha is
             re-attached to the output (today's behaviour). ``"drop"``: alpha is ignored and the output is
             opaque. ``"as-mask"`` (primary image only): where no file is given for the task's one-channel
-            input, ``1 - alpha`` becomes that input (transparent = 1 = hole), and the output is opaque.
+            input, ``1 - alpha`` becomes that input (transparent = 1 = hole), and the output is opaque;
+            where a file is given, the alpha is kept as with ``"keep"``.
+        resize: A companion of another pixel size than its image: ``"refuse"`` fails that item (the
+            default); ``"nearest"`` resizes it to the image's size with nearest-neighbour sampling, which
+            keeps a binary mask binary (IOPaint's rule for masks).
     """
 
     name: str
@@ -52,6 +58,7 @@ class InputSpec:
     channels: int = 3
     required: bool = True
     alpha: AlphaPolicy = "keep"
+    resize: ResizePolicy = "refuse"
 
     def problems(self) -> list[str]:
         """Every reason this input declaration is unusable, all at once (empty when valid)."""
@@ -66,6 +73,8 @@ class InputSpec:
             found.append(f"input {self.name!r}: required must be True or False")
         if self.alpha not in ("keep", "as-mask", "drop"):
             found.append(f"input {self.name!r}: alpha must be 'keep', 'as-mask' or 'drop', got {self.alpha!r}")
+        if self.resize not in ("refuse", "nearest"):
+            found.append(f"input {self.name!r}: resize must be 'refuse' or 'nearest', got {self.resize!r}")
         return found
 
 
