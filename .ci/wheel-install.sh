@@ -84,6 +84,9 @@ from gantool.image.io import Image, write_image
 rng = np.random.default_rng(0)
 write_image("photo.png", Image(rng.random((20, 26, 3)).astype(np.float32)))
 write_image("gray.png", Image(rng.random((20, 26, 1)).astype(np.float32)))
+hole = np.zeros((20, 26, 1), np.float32)
+hole[6:12, 8:16] = 1.0
+write_image("mask.png", Image(hole))
 EOF
 "$bin/gantool" models list --json > models.json
 "$bin/python" - <<'EOF'
@@ -95,7 +98,7 @@ if bad:
     sys.exit(f"wheel-install: `gantool models list` lacks (or has no summary for): {', '.join(bad)}")
 print(f"wheel-install: models list shows {len(listed)} models, e.g. superres-x4: {listed['superres-x4']['summary']}")
 EOF
-for run in "upscale photo.png" "colorize gray.png" "translate photo.png"; do
+for run in "upscale photo.png" "colorize gray.png" "translate photo.png" "inpaint photo.png --mask mask.png"; do
   # shellcheck disable=SC2086  # two words on purpose: the verb and its input
   if ! "$bin/gantool" $run -o "out/${run%% *}" --device cpu --workers 0 > run.log 2>&1; then
     cat run.log; echo "wheel-install: \`gantool $run\` failed"; exit 1
@@ -105,13 +108,14 @@ done
 import sys
 from pathlib import Path
 from gantool.image.io import read_image
-expected = {"upscale/photo.png": (80, 104, 3), "colorize/gray.png": (20, 26, 3), "translate/photo.png": (20, 26, 3)}
+expected = {"upscale/photo.png": (80, 104, 3), "colorize/gray.png": (20, 26, 3), "translate/photo.png": (20, 26, 3),
+            "inpaint/photo.png": (20, 26, 3)}
 for name, shape in expected.items():
     path = Path("out") / name
     if not path.is_file():
         sys.exit(f"wheel-install: {path} was not written")
     if read_image(path).color.shape != shape:
         sys.exit(f"wheel-install: {path} is {read_image(path).color.shape}, expected {shape}")
-print("wheel-install: upscale, colorize and translate ran on the bundled models outside the checkout")
+print("wheel-install: upscale, colorize, translate and inpaint ran on the bundled models outside the checkout")
 EOF
 echo "wheel-install: done in $((SECONDS - start)) s"
