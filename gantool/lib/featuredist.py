@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 Features = NDArray[np.floating]
 
 
-def _symmetric_sqrt(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+def _symmetric_sqrt(matrix: NDArray[np.floating]) -> NDArray[np.floating]:
     values, vectors = np.linalg.eigh(matrix)
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 

@@ -46,19 +46,25 @@ def swd_levels(side: int) -> int:
     return max(1, int(math.log2(max(side, SMALLEST_LEVEL) // SMALLEST_LEVEL)) + 1)
 
 
-def patch_descriptors(images: Tensor, count: int, generator: torch.Generator) -> Tensor:
-    """``count`` random 7x7 neighbourhoods per image of ``(N, C, H, W)``, as ``(N * count, C, 7, 7)``."""
-    n, c, h, w = images.shape
-    if h < PATCH or w < PATCH:
-        raise ValueError(f"SWD patches are {PATCH}x{PATCH}; images of {h}x{w} are too small")
-    top = torch.randint(0, h - PATCH + 1, (n, count), generator=generator)
-    left = torch.randint(0, w - PATCH + 1, (n, count), generator=generator)
+def patch_positions(count: int, per_image: int, height: int, width: int,
+                    generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Top-left corners ``(top, left)``, each ``(count, per_image)``, of random 7x7 windows inside the image."""
+    if height < PATCH or width < PATCH:
+        raise ValueError(f"SWD patches are {PATCH}x{PATCH}; images of {height}x{width} are too small")
+    top = torch.randint(0, height - PATCH + 1, (count, per_image), generator=generator)
+    left = torch.randint(0, width - PATCH + 1, (count, per_image), generator=generator)
+    return top, left
+
+
+def patch_descriptors(images: Tensor, top: Tensor, left: Tensor) -> Tensor:
+    """The 7x7 windows at ``(top, left)`` (``(N, K)`` each) of ``(N, C, H, W)`` images, as ``(N * K, C, 7, 7)``."""
+    n, c, _, w = images.shape
+    count = top.shape[1]
     offsets = torch.arange(PATCH)
     rows = (top[..., None] + offsets)[..., :, None].expand(n, count, PATCH, PATCH)    # (N, K, 7, 7)
     cols = (left[..., None] + offsets)[..., None, :].expand(n, count, PATCH, PATCH)
-    flat = images.flatten(2)                                                         # (N, C, H*W)
     index = (rows * w + cols).reshape(n, 1, -1).expand(n, c, -1)
-    patches = flat.gather(2, index).view(n, c, count, PATCH, PATCH)
+    patches = images.flatten(2).gather(2, index).view(n, c, count, PATCH, PATCH)
     return patches.transpose(1, 2).reshape(n * count, c, PATCH, PATCH)
 
 
@@ -90,7 +96,10 @@ def sliced_wasserstein(a: Tensor, b: Tensor, generator: torch.Generator, *, repe
 def swd(first: Tensor, second: Tensor, *, seed: int = 0, patches: int = PATCHES_PER_IMAGE) -> SWDResult:
     """SWD x 1e3 between two sets of ``(N, 3, H, W)`` images in [0, 1] (same N and size), per level.
 
-    Descriptors and directions are drawn from ``seed``, so a call is deterministic.
+    Patch positions and directions are drawn from ``seed``, so a call is deterministic. Both sets use the
+    same positions (image ``i`` of each set gives its windows at the same places): a set against itself
+    scores exactly 0, and comparisons share their sampling noise. ProGAN draws positions per set, which
+    adds a small floor of its own; the real-vs-real floor is measured the same way as the model's score.
     """
     if first.shape != second.shape:
         raise ValueError(f"swd needs two sets of one shape, got {tuple(first.shape)} and {tuple(second.shape)}")
@@ -99,6 +108,8 @@ def swd(first: Tensor, second: Tensor, *, seed: int = 0, patches: int = PATCHES_
     pyramids = [laplacian_pyramid(images.float(), levels) for images in (first, second)]
     values = []
     for level in range(levels):
-        a, b = (normalise(patch_descriptors(pyramid[level], patches, generator)) for pyramid in pyramids)
+        n, _, h, w = pyramids[0][level].shape
+        top, left = patch_positions(n, patches, h, w, generator)
+        a, b = (normalise(patch_descriptors(pyramid[level], top, left)) for pyramid in pyramids)
         values.append(1e3 * sliced_wasserstein(a, b, generator))
     return SWDResult(sides=tuple(first.shape[-1] >> level for level in range(levels)), levels=tuple(values))

@@ -42,11 +42,11 @@ class DCGANTrainOptions(GanLossOptions, AdamOptions):
                                       "and critic, e.g. 32,16 (at most 64; attention is global, so such models "
                                       "are never tiled).", panel="Architecture")
     spectral_norm: bool = flag(True, "Spectral norm on the critics' layers (Miyato et al. 2018).",
-                               panel="Architecture")
+                               panel="Architecture", flags="--spectral-norm/--no-spectral-norm")
     generator_spectral_norm: bool = flag(False, "Spectral norm on the generators' layers too (SAGAN); exported "
                                          "models hold the folded plain weights.", panel="Architecture")
     gan_loss: GanLoss = redefault(GanLossOptions, "gan_loss", "hinge")
-    flip: bool = flag(True, "Random left-right flips of the training images.", panel="Data")
+    flip: bool = flag(True, "Random left-right flips of the training images.", panel="Data", flags="--flip/--no-flip")
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -129,10 +129,10 @@ class GenerationEvalOptions:
     DATA is a folder of real images held out from training (2N of them; fewer lower N).
     """
 
-    count: int = flag(1000, "Samples to draw (N).", short="-n", min=8)
+    count: int = flag(1000, "Samples to draw (N).", short="-n", min=2)
     seed: int = flag(0, "Seed of the samples and of the random directions.")
     inception: bool = flag(True, "KID and FID with the Inception network when it is installed "
-                           "(pip install 'gantool[metrics]').")
+                           "(see gantool.lib.inception).", flags="--inception/--no-inception")
     neighbours: str | None = flag(None, "Write a nearest-neighbour grid to this PNG: 8 samples, each with its 7 "
                                   "nearest images of --train-data (pixel distance): a memorisation check.")
     train_data: str | None = flag(None, "Training folder for --neighbours (default: DATA).")
