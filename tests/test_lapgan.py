@@ -199,16 +199,17 @@ def test_generate_by_class_name(tmp_path: Path) -> None:
 
 
 def test_eval_prints_swd_with_the_real_floor_and_diversity(tmp_path: Path) -> None:
-    model = exported(tmp_path, size=16)
-    data = write_images(tmp_path / "real", 12, side=16)
+    model = exported(tmp_path, size=32)
+    data = write_images(tmp_path / "real", 12, side=32)
     result = runner.invoke(app(), ["eval", "lapgan", "--model", str(model), "--data", str(data), "-n", "5",
                                    "--device", "cpu", "--json", "--no-inception", "--neighbours",
                                    str(tmp_path / "nn.png")])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output[result.output.index("["):])
-    assert [row["set"] for row in rows] == ["samples", "real floor"]
-    samples, floor = rows
+    rows = {row["set"]: row for row in json.loads(result.output[result.output.index("["):])}
+    assert list(rows) == ["samples", "real floor", "real 16px + model detail", "real 16px, pyrUp only"]
+    samples, floor = rows["samples"], rows["real floor"]
     assert samples["swd_mean"] > floor["swd_mean"] > 0  # untrained samples are far from real noise images
-    assert 0 < floor["ms_ssim"] < 1 and samples["swd16"] == samples["swd_mean"]
+    assert 0 < floor["ms_ssim"] < 1 and set(samples) >= {"swd32", "swd16", "swd_mean", "ms_ssim"}
+    assert rows["real 16px, pyrUp only"]["swd32"] > floor["swd32"]  # no detail: farther at the finest level
     grid = read_image(tmp_path / "nn.png").color
-    assert grid.shape == (5 * 16 + 4 * 2, 8 * 16 + 7 * 2, 3)  # 5 samples (N), each with 7 neighbours
+    assert grid.shape == (5 * 32 + 4 * 2, 8 * 32 + 7 * 2, 3)  # 5 samples (N), each with 7 neighbours

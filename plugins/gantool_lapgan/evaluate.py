@@ -1,10 +1,14 @@
 """``gantool eval lapgan|dcgan``: how close N samples are to N held-out real images, next to what two real sets score.
 
-Two rows, both against the same N real images ("reference"):
+Rows, all against the same N real images ("reference"):
 
 - **samples**: N samples of the model (seeded, so a rerun prints the same numbers);
 - **real floor**: N *other* real images. No generator can beat this row at this N; the distance between
   the two rows is what the model lacks.
+- LapGAN with two levels or more (unconditional): the finest level used as a conditional upsampler of the
+  other real images one level down (**real S/2 px + model detail**), next to the same images with no
+  detail added (**real S/2 px, pyrUp only**): whether the level's detail brings the finest band closer
+  to real, independently of the coarser generators.
 
 Columns: sliced Wasserstein distance per pyramid level and their mean (:mod:`gantool.lib.swd`, ProGAN's
 protocol, x1e3); mean MS-SSIM of 1,000 random pairs within the set (:mod:`gantool.lib.diversity`: a
@@ -56,8 +60,11 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
         notes.append(f"N lowered to {count}: '{data}' has {len(real)} images, and the floor needs 2N")
     reference, others = real.stack(count, 0), real.stack(count, count)
     samples = draw_samples(task, networks, count, options.seed, context.device)
+    sets = [("samples", samples), ("real floor", others)]
+    if len(task.sides()) > 1 and not task.class_names():
+        sets += _upsampler_sets(task, networks, others, options.seed, context.device)
     rows: list[dict[str, Any]] = []
-    for label, images in (("samples", samples), ("real floor", others)):
+    for label, images in sets:
         result = swd(images, reference, seed=options.seed)
         row: dict[str, Any] = {"set": label, **{f"swd{side}": value for side, value in zip(result.sides, result.levels,
                                                                                          strict=True)}}
@@ -67,7 +74,7 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     columns = [EvalColumn(name=f"swd{side}", header=f"SWD {side}px") for side in result.sides]
     columns += [EvalColumn(name="swd_mean", header="SWD mean"), EvalColumn(name="ms_ssim", header="MS-SSIM",
                                                                            format=".4f")]
-    notes += _inception_scores(rows, (samples, others), reference, options, context, columns)
+    notes += _inception_scores(rows, [images for _, images in sets], reference, options, context, columns)
     if options.neighbours:
         notes.append(_write_neighbours(samples[:8], Path(options.train_data or data), size, Path(options.neighbours)))
     notes.insert(0, f"N = {count} samples (seed {options.seed}) and {count} real images against {count} other real "
@@ -75,7 +82,22 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     return EvalResult(rows=rows, columns=columns, label="set", notes=notes)
 
 
-def _inception_scores(rows: list[dict[str, Any]], sets: tuple[Tensor, Tensor], reference: Tensor, options: Any,
+def _upsampler_sets(task: DCGAN, networks: dict[str, nn.Module], real: Tensor, seed: int,
+                    device: Any) -> list[tuple[str, Tensor]]:
+    """The finest level as a conditional upsampler of *real* images one level down, and ``pyr_up`` alone."""
+    from gantool.lib.pyramid import pyr_down, pyr_up
+    from gantool.lib.ranges import to_signed, to_unit
+
+    coarse = pyr_down(real)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    detailed = [to_unit(task.render(networks, len(chunk), generator, None, start=to_signed(chunk.to(device)))[-1])
+                .float().clamp(0, 1).cpu() for chunk in coarse.split(CHUNK)]
+    half = real.shape[-1] // 2
+    return [(f"real {half}px + model detail", torch.cat(detailed)),
+            (f"real {half}px, pyrUp only", pyr_up(coarse).clamp(0, 1))]
+
+
+def _inception_scores(rows: list[dict[str, Any]], sets: list[Tensor], reference: Tensor, options: Any,
                       context: EvalContext, columns: list[EvalColumn]) -> list[str]:
     """KID and FID columns when the network is installed (and wanted); else a note saying how to get them."""
     from gantool.lib import inception

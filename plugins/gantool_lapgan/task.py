@@ -177,11 +177,17 @@ class DCGAN(Task):
         return condition + networks[self.generator_name(side)](condition, plane, labels)
 
     def render(self, networks: dict[str, nn.Module], count: int, generator: torch.Generator,
-               labels: Tensor | None, truncation: float | None = None) -> list[Tensor]:
-        """Every level of ``count`` new samples, coarsest first, in [-1, 1]."""
-        images: list[Tensor] = []
-        for level, side in enumerate(self.sides()):
-            condition = pyr_up(images[-1]) if level else None
+               labels: Tensor | None, truncation: float | None = None, start: Tensor | None = None) -> list[Tensor]:
+        """Every level of ``count`` new samples, coarsest first, in [-1, 1].
+
+        ``start`` (``(count, 3, s, s)`` in [-1, 1], ``s`` one of the level sides) replaces the levels up to
+        ``s``: only the finer ones are generated, on top of it (a level used as a conditional upsampler).
+        """
+        images: list[Tensor] = [] if start is None else [start]
+        for side in self.sides():
+            if images and images[-1].shape[-1] >= side:
+                continue
+            condition = pyr_up(images[-1]) if images else None
             images.append(self._draw(networks, side, count, labels, condition, generator.device, generator,
                                      truncation))
         return images
