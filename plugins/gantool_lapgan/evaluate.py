@@ -13,8 +13,8 @@ Rows, all against the same N real images ("reference"):
 Columns: sliced Wasserstein distance per pyramid level and their mean (:mod:`gantool.lib.swd`, ProGAN's
 protocol, x1e3); mean MS-SSIM of 1,000 random pairs within the set (:mod:`gantool.lib.diversity`: a
 collapsed model scores well *above* the floor); and, when the Inception file is installed
-(:mod:`gantool.lib.inception`), KID x1e3 and FID against the reference. ``--neighbours FILE`` also writes a
-nearest-neighbour grid against the training images (memorisation check).
+(:mod:`gantool.lib.inception`), KID x1e3 and FID against the reference (samples and floor rows only).
+``--neighbours FILE`` also writes a nearest-neighbour grid against the training images (memorisation check).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     columns = [EvalColumn(name=f"swd{side}", header=f"SWD {side}px") for side in result.sides]
     columns += [EvalColumn(name="swd_mean", header="SWD mean"), EvalColumn(name="ms_ssim", header="MS-SSIM",
                                                                            format=".4f")]
-    notes += _inception_scores(rows, [images for _, images in sets], reference, options, context, columns)
+    notes += _inception_scores(rows[:2], [samples, others], reference, options, context, columns)
     if options.neighbours:
         notes.append(_write_neighbours(samples[:8], Path(options.train_data or data), size, Path(options.neighbours)))
     notes.insert(0, f"N = {count} samples (seed {options.seed}) and {count} real images against {count} other real "
