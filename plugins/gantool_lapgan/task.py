@@ -133,7 +133,10 @@ class DCGAN(Task):
         return dataset
 
     def training_step(self, batch: dict[str, Tensor], step: Any) -> dict[str, Tensor]:
-        """Every level on the real pyramid: critic update, then generator update through the frozen critic."""
+        """Every level on the real pyramid: critic update, then generator update through the frozen critic.
+
+        Logs ``d{side}``, ``g{side}`` and ``spread{side}`` (sample spread over real spread, a collapse guard).
+        """
         sides = self.sides()
         real_pyramid = gaussian_pyramid(to_signed(batch["image"]), len(sides))[::-1]  # coarsest first
         labels = batch["label"] if self.options.classes else None
@@ -152,6 +155,7 @@ class DCGAN(Task):
                 g_loss = self.options.adversarial_weight * self.adversarial.generator_via(judge, fake, real)
             step.update(self.generator_name(side), g_loss)
             losses[f"d{side}"], losses[f"g{side}"] = d_loss.detach(), g_loss.detach()
+            losses[f"spread{side}"] = _spread(fake.detach()) / _spread(real).clamp_min(1e-8)
         return losses
 
     @staticmethod
@@ -243,6 +247,12 @@ class LapGAN(DCGAN):
 
     def critic_name(self, side: int) -> str:
         return f"critic{side}"
+
+
+def _spread(images: Tensor) -> Tensor:
+    """RMS distance between neighbouring images of a batch: logged as fake / real per level (``spread16``
+    ...), a collapse guard: a level whose samples all look alike falls well below 1 (warn below ~0.8)."""
+    return (images.float() - images.float().roll(1, 0)).square().mean().sqrt()
 
 
 def _full_size(image: Tensor, size: int) -> Tensor:
