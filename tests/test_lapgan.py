@@ -213,3 +213,10 @@ def test_eval_prints_swd_with_the_real_floor_and_diversity(tmp_path: Path) -> No
     assert rows["real 16px, pyrUp only"]["swd32"] > floor["swd32"]  # no detail: farther at the finest level
     grid = read_image(tmp_path / "nn.png").color
     assert grid.shape == (5 * 32 + 4 * 2, 8 * 32 + 7 * 2, 3)  # 5 samples (N), each with 7 neighbours
+
+
+def test_generate_without_model_runs_the_bundled_faces(tmp_path: Path) -> None:
+    result = runner.invoke(app(), ["generate", "-n", "2", "--seed", "3", "-o", str(tmp_path), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    image = read_image(tmp_path / "lapgan-seed3-0000.png").color
+    assert image.shape == (32, 32, 3) and image.std() > 0.05

@@ -28,6 +28,7 @@ LAPGAN = TaskSpec(
     infer_options=GenerateOptions,
     eval_options=GenerationEvalOptions,
     kind="sample",
+    default_weights="lapgan-faces32",  # `gantool generate` without --model: the bundled 32 px faces
     inference_networks=("generator16",),
 )
 
