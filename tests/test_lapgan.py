@@ -220,3 +220,22 @@ def test_generate_without_model_runs_the_bundled_faces(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     image = read_image(tmp_path / "lapgan-seed3-0000.png").color
     assert image.shape == (32, 32, 3) and image.std() > 0.05
+
+
+def test_eval_adds_kid_and_fid_when_the_inception_file_is_there(tmp_path: Path, monkeypatch) -> None:
+    from gantool.lib import inception
+
+    fake = tmp_path / "default_1.pt"
+    fake.write_bytes(b"not really a network")
+    monkeypatch.setattr(inception, "inception_path", lambda: fake)
+    monkeypatch.setattr(inception, "load_inception", lambda device: None)
+    monkeypatch.setattr(inception, "inception_features",  # a stand-in feature extractor: mean colour per image
+                        lambda images, network: images.flatten(2).mean(2).double().numpy())
+    model = exported(tmp_path, size=32)
+    data = write_images(tmp_path / "real", 12, side=32)
+    result = runner.invoke(app(), ["eval", "lapgan", "--model", str(model), "--data", str(data), "-n", "5",
+                                   "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[result.output.index("["):])
+    assert [row["kid"] is None for row in rows] == [False, False, True, True]
+    assert rows[0]["fid"] > rows[1]["fid"] >= 0

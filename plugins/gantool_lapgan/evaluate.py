@@ -74,7 +74,7 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     columns = [EvalColumn(name=f"swd{side}", header=f"SWD {side}px") for side in result.sides]
     columns += [EvalColumn(name="swd_mean", header="SWD mean"), EvalColumn(name="ms_ssim", header="MS-SSIM",
                                                                            format=".4f")]
-    notes += _inception_scores(rows[:2], [samples, others], reference, options, context, columns)
+    notes += _inception_scores(rows, [samples, others], reference, options, context, columns)
     if options.neighbours:
         notes.append(_write_neighbours(samples[:8], Path(options.train_data or data), size, Path(options.neighbours)))
     notes.insert(0, f"N = {count} samples (seed {options.seed}) and {count} real images against {count} other real "
@@ -111,7 +111,9 @@ def _inception_scores(rows: list[dict[str, Any]], sets: list[Tensor], reference:
 
     network = inception.load_inception(context.device)
     reference_features = inception.inception_features(reference, network)
-    for row, images in zip(rows, sets, strict=True):
+    for row in rows:
+        row.update(kid=None, kid_std=None, fid=None)  # rows beyond the scored sets stay empty
+    for row, images in zip(rows, sets, strict=False):
         features = inception.inception_features(images, network)
         kid, kid_std = kernel_distance(features, reference_features, seed=options.seed)
         row["kid"], row["kid_std"] = 1e3 * kid, 1e3 * kid_std
