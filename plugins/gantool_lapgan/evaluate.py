@@ -111,16 +111,17 @@ def _inception_scores(rows: list[dict[str, Any]], sets: list[Tensor], reference:
 
     network = inception.load_inception(context.device)
     reference_features = inception.inception_features(reference, network)
+    subset = min(1000, len(reference) // 2)  # subsets of the whole set would all be equal (sd 0)
     for row in rows:
         row.update(kid=None, kid_std=None, fid=None)  # rows beyond the scored sets stay empty
     for row, images in zip(rows, sets, strict=False):
         features = inception.inception_features(images, network)
-        kid, kid_std = kernel_distance(features, reference_features, seed=options.seed)
+        kid, kid_std = kernel_distance(features, reference_features, subset_size=subset, seed=options.seed)
         row["kid"], row["kid_std"] = 1e3 * kid, 1e3 * kid_std
         row["fid"] = frechet_distance(features, reference_features)
     columns += [EvalColumn(name="kid", header="KID x1e3", format=".2f"),
                 EvalColumn(name="kid_std", header="KID sd", format=".2f"), EvalColumn(name="fid", header="FID")]
-    return [f"KID (100 subsets of up to 1000, cubic kernel) and FID on Inception pool features of {path.name} "
+    return [f"KID (100 subsets of {subset}, cubic kernel) and FID on Inception pool features of {path.name} "
             f"(sha1 {inception.file_sha1(path)}), 8-bit images resized to 299 px bilinearly; FID is biased upwards "
             f"at small N: compare only at equal N"]
 
