@@ -8,6 +8,7 @@ largest that fits), resized to ``size`` with antialiasing and kept in memory as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -38,13 +39,14 @@ class LabelledImages(Dataset):
     Args:
         root: A folder of images, or of class sub-folders of images.
         size: Side of the square images.
-        classes: Labels from sub-folders (an ``InputError`` when there are none). Without it every image
-            of ``root`` and its class sub-folders is used, with label 0.
+        classes: ``True``: labels from all sub-folders, sorted by name (an ``InputError`` when there are
+            none); a sequence of names: those sub-folders only, labelled in that order. ``False``: every
+            image of ``root`` and its sub-folders, with label 0.
         flip: Random left-right flips (from torch's global RNG, which the trainer seeds per sample).
         limit: Use only the first ``limit`` images (in sorted order), e.g. for a quick evaluation.
     """
 
-    def __init__(self, root: str | Path, size: int, *, classes: bool = False, flip: bool = False,
+    def __init__(self, root: str | Path, size: int, *, classes: bool | Sequence[str] = False, flip: bool = False,
                  limit: int | None = None) -> None:
         self.root, self.size, self.flip = Path(root), size, flip
         if not self.root.is_dir():
@@ -52,6 +54,12 @@ class LabelledImages(Dataset):
         folders = class_folders(self.root)
         if classes and not folders:
             raise InputError(f"'{root}' has no class sub-folders of images (needed for --classes: root/NAME/*.png)")
+        if classes and not isinstance(classes, bool):
+            found = {folder.name: folder for folder in folders}
+            missing = [name for name in classes if name not in found]
+            if missing:
+                raise InputError(f"'{root}' has no class sub-folder(s) {missing}; it has {sorted(found)}")
+            folders = [found[name] for name in classes]
         self.class_names: tuple[str, ...] = tuple(p.name for p in folders) if classes else ()
         groups = [(index, list_images(folder)) for index, folder in enumerate(folders)] if classes else [
             (0, list_images(self.root)), *((0, list_images(folder)) for folder in folders)]

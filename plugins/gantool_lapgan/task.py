@@ -23,7 +23,6 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from gantool import EvalContext, EvalResult, SampleRequest
-from gantool.errors import InputError
 from gantool.lib.losses import AdversarialLoss
 from gantool.lib.nets.dcgan import DCGANCritic, DCGANGenerator, LevelGenerator
 from gantool.lib.nets.layers import folded_state_dict
@@ -118,19 +117,10 @@ class DCGAN(Task):
     # ----------------------------------------------------------------------------------------- training
 
     def build_dataset(self, data: Path) -> Dataset:
-        """Square ``--size`` images of ``data`` (its class sub-folders with ``--classes``)."""
+        """Square ``--size`` images of ``data`` (with ``--classes``, those sub-folders, labelled in that order)."""
         from gantool.lib.labelled import LabelledImages
 
-        dataset = LabelledImages(data, self.options.size, classes=bool(self.options.classes), flip=self.options.flip)
-        missing = [name for name in self.options.classes if name not in dataset.class_names]
-        if missing:
-            raise InputError(f"'{data}' has no class sub-folder(s) {missing}; it has {list(dataset.class_names)}")
-        if self.options.classes and dataset.class_names != self.options.classes:
-            keep = {name: index for index, name in enumerate(self.options.classes)}
-            dataset.items = [(path, keep[dataset.class_names[label]]) for path, label in dataset.items
-                             if dataset.class_names[label] in keep]
-            dataset.class_names = self.options.classes
-        return dataset
+        return LabelledImages(data, self.options.size, classes=self.options.classes, flip=self.options.flip)
 
     def training_step(self, batch: dict[str, Tensor], step: Any) -> dict[str, Tensor]:
         """Every level on the real pyramid: critic update, then generator update through the frozen critic.
