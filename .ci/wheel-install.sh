@@ -92,7 +92,8 @@ EOF
 "$bin/python" - <<'EOF'
 import json, sys
 listed = {entry["name"]: entry for entry in json.load(open("models.json"))}
-wanted = ["superres-x4", "superres-x2", "superres-x4-gan", "colorize", "cyclegan-horse2zebra", "inpaint-faces"]
+wanted = ["superres-x4", "superres-x2", "superres-x4-gan", "colorize", "cyclegan-horse2zebra", "inpaint-faces",
+          "lapgan-faces32"]
 bad = [name for name in wanted if name not in listed or not listed[name]["summary"] or listed[name]["error"]]
 if bad:
     sys.exit(f"wheel-install: `gantool models list` lacks (or has no summary for): {', '.join(bad)}")
@@ -104,18 +105,22 @@ for run in "upscale photo.png" "colorize gray.png" "translate photo.png" "inpain
     cat run.log; echo "wheel-install: \`gantool $run\` failed"; exit 1
   fi
 done
+if ! "$bin/gantool" generate -n 2 --seed 1 -o out/generate --device cpu > run.log 2>&1; then
+  cat run.log; echo "wheel-install: \`gantool generate\` failed"; exit 1
+fi
 "$bin/python" - <<'EOF'
 import sys
 from pathlib import Path
 from gantool.image.io import read_image
 expected = {"upscale/photo.png": (80, 104, 3), "colorize/gray.png": (20, 26, 3), "translate/photo.png": (20, 26, 3),
-            "inpaint/photo.png": (20, 26, 3)}
+            "inpaint/photo.png": (20, 26, 3), "generate/lapgan-seed1-0001.png": (32, 32, 3)}
 for name, shape in expected.items():
     path = Path("out") / name
     if not path.is_file():
         sys.exit(f"wheel-install: {path} was not written")
     if read_image(path).color.shape != shape:
         sys.exit(f"wheel-install: {path} is {read_image(path).color.shape}, expected {shape}")
-print("wheel-install: upscale, colorize, translate and inpaint ran on the bundled models outside the checkout")
+print("wheel-install: upscale, colorize, translate, inpaint and generate ran on the bundled models outside "
+      "the checkout")
 EOF
 echo "wheel-install: done in $((SECONDS - start)) s"

@@ -83,7 +83,7 @@ def export_model(path: Path, task: Task, networks: Mapping[str, nn.Module], *, c
     missing = [name for name in names if name not in networks]
     if missing:
         raise ValueError(f"export of task {spec.name!r} lacks inference networks {missing}")
-    chosen = {name: networks[name] for name in names}
+    chosen = task.prepare_for_export({name: networks[name] for name in names})
     metadata = {
         "gantool.task": spec.name,
         "gantool.version": gantool.__version__,

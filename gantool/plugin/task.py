@@ -24,6 +24,7 @@ method                         override?  default
 ``sample``                     to sample  (none) ``kind="sample"`` tasks: ``(count, C, H, W)`` from noise
 ``class_names``                may        ``()`` (unconditional); class labels ``--class`` accepts
 ``export_metadata``            may        colour space and value range
+``prepare_for_export``         may        identity; the networks as the exported file stores them
 ``evaluate``                   to eval    (none) score rows + columns; needed when ``spec.eval_options`` is set
 ``state_dict`` / ``load_...``  may        ``{}`` extra state an exact resume needs (an image pool)
 =============================  =========  ==========================================================
@@ -322,6 +323,16 @@ class Task:
         lists its own classes.
         """
         return ()
+
+    def prepare_for_export(self, networks: dict[str, nn.Module]) -> dict[str, nn.Module]:
+        """The inference networks as the exported model file should store them (default: unchanged).
+
+        ``export_model`` calls this just before saving. Return *copies* when you change them: the networks
+        given may be the EMA networks that training keeps using. Typical use: fold spectral norm into plain
+        weights (:func:`gantool.lib.nets.layers.fold_spectral_norm`), so that ``build_inference_networks``
+        builds plain layers and the file loads without the training-time parametrization.
+        """
+        return networks
 
     def export_metadata(self) -> dict[str, str]:
         """Extra ``gantool.*`` string metadata for the exported model file (merged last, so it wins).

@@ -86,6 +86,26 @@ def fold_spectral_norm(module: ModuleT) -> ModuleT:
     return module
 
 
+def folded_state_dict(module: nn.Module) -> dict[str, Tensor]:
+    """``module``'s state dict with every parametrized weight (spectral norm) computed into a plain ``weight``.
+
+    Loads into the same architecture built without spectral norm, and leaves ``module`` untouched. Prefer it
+    to :func:`fold_spectral_norm` on a ``copy.deepcopy`` of a network: a copy shares the parametrized layer
+    *classes* with its original, and removing the parametrization from the copy breaks the original.
+    """
+    training = module.training
+    module.eval()  # the last singular-value estimate, without a power-iteration step
+    try:
+        with torch.no_grad():
+            state = {key: value for key, value in module.state_dict().items() if ".parametrizations." not in f".{key}"}
+            for prefix, layer in module.named_modules():
+                if parametrize.is_parametrized(layer, "weight"):
+                    state[f"{prefix}.weight" if prefix else "weight"] = layer.weight.detach().clone()
+    finally:
+        module.train(training)
+    return state
+
+
 def conv_bias(kind: str) -> bool:
     """Whether a conv followed by norm ``kind`` needs its own bias (batch norm's shift makes it redundant)."""
     return kind != "batch"

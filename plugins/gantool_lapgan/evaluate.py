@@ -1,0 +1,136 @@
+"""``gantool eval lapgan|dcgan``: how close N samples are to N held-out real images, next to what two real sets score.
+
+Rows, all against the same N real images ("reference"):
+
+- **samples**: N samples of the model (seeded, so a rerun prints the same numbers);
+- **real floor**: N *other* real images. No generator can beat this row at this N; the distance between
+  the two rows is what the model lacks.
+- LapGAN with two levels or more (unconditional): the finest level used as a conditional upsampler of the
+  other real images one level down (**real S/2 px + model detail**), next to the same images with no
+  detail added (**real S/2 px, pyrUp only**): whether the level's detail brings the finest band closer
+  to real, independently of the coarser generators.
+
+Columns: sliced Wasserstein distance per pyramid level and their mean (:mod:`gantool.lib.swd`, ProGAN's
+protocol, x1e3); mean MS-SSIM of 1,000 random pairs within the set (:mod:`gantool.lib.diversity`: a
+collapsed model scores well *above* the floor); and, when the Inception file is installed
+(:mod:`gantool.lib.inception`), KID x1e3 and FID against the reference (samples and floor rows only).
+``--neighbours FILE`` also writes a nearest-neighbour grid against the training images (memorisation check).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from gantool import EvalColumn, EvalContext, EvalResult, SampleRequest
+from gantool.errors import InputError
+from gantool.lib.diversity import neighbour_grid, pair_diversity
+from gantool.lib.labelled import LabelledImages
+from gantool.lib.swd import swd
+
+if TYPE_CHECKING:
+    from gantool_lapgan.task import DCGAN
+
+CHUNK = 50
+
+
+def draw_samples(task: DCGAN, networks: dict[str, nn.Module], count: int, seed: int, device: Any) -> Tensor:
+    """``count`` samples on the CPU, chunk ``i`` drawn from a generator seeded with ``(seed, i)``."""
+    chunks = []
+    for index, start in enumerate(range(0, count, CHUNK)):
+        generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index)
+        chunk = task.sample(networks, min(CHUNK, count - start), generator, SampleRequest())
+        chunks.append(chunk.float().cpu())
+    return torch.cat(chunks)
+
+
+def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path, options: Any,
+                        context: EvalContext) -> EvalResult:
+    """The two rows described in the module docstring."""
+    size = task.options.size
+    real = LabelledImages(data, size)
+    count = min(options.count, len(real) // 2)
+    notes = []
+    if count < 2:
+        raise InputError(f"'{data}' has {len(real)} image(s); the evaluation needs at least 4 (2N)")
+    if count < options.count:
+        notes.append(f"N lowered to {count}: '{data}' has {len(real)} images, and the floor needs 2N")
+    reference, others = real.stack(count, 0), real.stack(count, count)
+    samples = draw_samples(task, networks, count, options.seed, context.device)
+    sets = [("samples", samples), ("real floor", others)]
+    if len(task.sides()) > 1 and not task.class_names():
+        sets += _upsampler_sets(task, networks, others, options.seed, context.device)
+    rows: list[dict[str, Any]] = []
+    for label, images in sets:
+        result = swd(images, reference, seed=options.seed)
+        row: dict[str, Any] = {"set": label, **{f"swd{side}": value for side, value in zip(result.sides, result.levels,
+                                                                                         strict=True)}}
+        row["swd_mean"] = result.mean
+        row["ms_ssim"] = pair_diversity(images, seed=options.seed)
+        rows.append(row)
+    columns = [EvalColumn(name=f"swd{side}", header=f"SWD {side}px") for side in result.sides]
+    columns += [EvalColumn(name="swd_mean", header="SWD mean"), EvalColumn(name="ms_ssim", header="MS-SSIM",
+                                                                           format=".4f")]
+    notes += _inception_scores(rows, [samples, others], reference, options, context, columns)
+    if options.neighbours:
+        notes.append(_write_neighbours(samples[:8], Path(options.train_data or data), size, Path(options.neighbours)))
+    notes.insert(0, f"N = {count} samples (seed {options.seed}) and {count} real images against {count} other real "
+                 f"images of '{data}' at {size} px; SWD x1e3 (ProGAN protocol), MS-SSIM of 1000 pairs within each set")
+    return EvalResult(rows=rows, columns=columns, label="set", notes=notes)
+
+
+def _upsampler_sets(task: DCGAN, networks: dict[str, nn.Module], real: Tensor, seed: int,
+                    device: Any) -> list[tuple[str, Tensor]]:
+    """The finest level as a conditional upsampler of *real* images one level down, and ``pyr_up`` alone."""
+    from gantool.lib.pyramid import pyr_down, pyr_up
+    from gantool.lib.ranges import to_signed, to_unit
+
+    coarse = pyr_down(real)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    detailed = [to_unit(task.render(networks, len(chunk), generator, None, start=to_signed(chunk.to(device)))[-1])
+                .float().clamp(0, 1).cpu() for chunk in coarse.split(CHUNK)]
+    half = real.shape[-1] // 2
+    return [(f"real {half}px + model detail", torch.cat(detailed)),
+            (f"real {half}px, pyrUp only", pyr_up(coarse).clamp(0, 1))]
+
+
+def _inception_scores(rows: list[dict[str, Any]], sets: list[Tensor], reference: Tensor, options: Any,
+                      context: EvalContext, columns: list[EvalColumn]) -> list[str]:
+    """KID and FID columns when the network is installed (and wanted); else a note saying how to get them."""
+    from gantool.lib import inception
+
+    if not options.inception:
+        return []
+    path = inception.inception_path()
+    if path is None:
+        return [inception.HOW_TO_GET]
+    from gantool.lib.featuredist import frechet_distance, kernel_distance
+
+    network = inception.load_inception(context.device)
+    reference_features = inception.inception_features(reference, network)
+    subset = min(1000, len(reference) // 2)  # subsets of the whole set would all be equal (sd 0)
+    for row in rows:
+        row.update(kid=None, kid_std=None, fid=None)  # rows beyond the scored sets stay empty
+    for row, images in zip(rows, sets, strict=False):
+        features = inception.inception_features(images, network)
+        kid, kid_std = kernel_distance(features, reference_features, subset_size=subset, seed=options.seed)
+        row["kid"], row["kid_std"] = 1e3 * kid, 1e3 * kid_std
+        row["fid"] = frechet_distance(features, reference_features)
+    columns += [EvalColumn(name="kid", header="KID x1e3", format=".2f"),
+                EvalColumn(name="kid_std", header="KID sd", format=".2f"), EvalColumn(name="fid", header="FID")]
+    return [f"KID (100 subsets of {subset}, cubic kernel) and FID on Inception pool features of {path.name} "
+            f"(sha1 {inception.file_sha1(path)}), 8-bit images resized to 299 px bilinearly; FID is biased upwards "
+            f"at small N: compare only at equal N"]
+
+
+def _write_neighbours(samples: Tensor, train: Path, size: int, out: Path) -> str:
+    from gantool.image.io import Image, write_image
+    from gantool.image.tensor import to_array
+
+    pool = LabelledImages(train, size).stack()
+    write_image(out, Image(color=to_array(neighbour_grid(samples, pool))))
+    return (f"nearest-neighbour grid (8 samples, each followed by its 7 nearest of {len(pool)} images of "
+            f"'{train}'): {out}")

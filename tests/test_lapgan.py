@@ -1,0 +1,241 @@
+"""The ``lapgan`` and ``dcgan`` generation tasks: networks per level, class conditioning, training, generate, eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from gantool import SampleRequest
+from gantool.cli.app import build_app
+from gantool.engine.export import export_model, load_model
+from gantool.errors import InputError, UsageError
+from gantool.image.io import Image, read_image, write_image
+from gantool.lib.labelled import LabelledImages
+from gantool.plugin.manager import build_plugin_system
+from gantool.testing import TaskCards, check_task
+from gantool_lapgan import DCGAN, LAPGAN
+from gantool_lapgan.options import DCGANTrainOptions, GenerateOptions, LapGANTrainOptions
+from gantool_lapgan.task import truncated_noise
+
+runner = CliRunner()
+TINY = {"latent": 8, "width": 8, "level_width": 8}
+
+
+def app():
+    return build_app(build_plugin_system(entry_points=[], extra_plugins=[("lapgan", TaskCards(LAPGAN, DCGAN))]))
+
+
+def lapgan(**options):
+    return LAPGAN.load_implementation()(LAPGAN, LapGANTrainOptions(**{**TINY, **options}))
+
+
+def write_images(folder: Path, count: int, *, side: int = 20, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        write_image(folder / f"{index:03d}.png", Image(rng.random((side, side + 6, 3), dtype=np.float32)))
+    return folder
+
+
+def exported(tmp_path: Path, name: str = "m", **options) -> Path:
+    torch.manual_seed(0)
+    task = lapgan(**options)
+    return export_model(tmp_path / f"{name}.safetensors", task, task.build_inference_networks())
+
+
+# ------------------------------------------------------------------------------------------------ networks
+
+
+def test_levels_and_their_network_names_come_from_the_options() -> None:
+    assert LapGANTrainOptions(size=64).sides == (16, 32, 64)
+    assert LapGANTrainOptions(size=32).sides == (16, 32) and LapGANTrainOptions(size=16).sides == (16,)
+    assert LapGANTrainOptions(size=32, levels=3).sides == (8, 16, 32)
+    task = lapgan(size=32, levels=3)
+    assert task.inference_network_names() == ("generator8", "generator16", "generator32")
+    assert sorted(task.build_networks()) == ["critic16", "critic32", "critic8", "generator16", "generator32",
+                                             "generator8"]
+    dcgan = DCGAN.load_implementation()(DCGAN, DCGANTrainOptions(size=16, latent=8, width=8))
+    assert sorted(dcgan.build_networks()) == ["critic", "generator"]
+
+
+def test_each_level_generator_makes_its_own_side() -> None:
+    torch.manual_seed(0)
+    task = lapgan(size=32, levels=3)
+    networks = task.build_inference_networks()
+    levels = task.render(networks, 2, torch.Generator().manual_seed(0), None)
+    assert [tuple(level.shape) for level in levels] == [(2, 3, 8, 8), (2, 3, 16, 16), (2, 3, 32, 32)]
+    band = networks["generator16"](torch.zeros(2, 3, 16, 16), torch.zeros(2, 1, 16, 16))
+    assert band.shape == (2, 3, 16, 16)
+    critics = task.build_networks()
+    assert critics["critic16"](torch.zeros(2, 6, 16, 16)).shape == (2,)  # coarse condition + image
+    assert critics["critic8"](torch.zeros(2, 3, 8, 8)).shape == (2,)
+
+
+def test_option_problems_are_one_usage_error() -> None:
+    with pytest.raises(UsageError, match=r"lapgan options: --size 48 is not a power of two"):
+        LapGANTrainOptions(size=48)
+    with pytest.raises(UsageError, match=r"--attention sides must be powers of two from 8 to 64.*\[128\]"):
+        LapGANTrainOptions(size=128, attention=(128,))
+    with pytest.raises(UsageError, match="smaller than 8 px"):
+        LapGANTrainOptions(size=16, levels=3)
+    with pytest.raises(UsageError, match="distinct"):
+        DCGANTrainOptions(classes=("cat", "cat"))
+
+
+def test_truncation_keeps_noise_inside_the_limit_reproducibly() -> None:
+    first = truncated_noise(64, 16, torch.Generator().manual_seed(3), 0.5)
+    assert first.abs().max() <= 1.0 and torch.equal(first, truncated_noise(64, 16, torch.Generator().manual_seed(3),
+                                                                            0.5))
+    assert truncated_noise(64, 16, torch.Generator().manual_seed(3), None).abs().max() > 1.0
+
+
+# --------------------------------------------------------------------------------------------- conditioning
+
+
+def test_labels_come_from_class_sub_folders(tmp_path: Path) -> None:
+    write_images(tmp_path / "data" / "dog", 3)
+    write_images(tmp_path / "data" / "cat", 2, seed=1)
+    write_images(tmp_path / "data" / "bird", 1, seed=2)
+    everything = LabelledImages(tmp_path / "data", 16)
+    assert len(everything) == 6 and everything.class_names == ()
+    labelled = LabelledImages(tmp_path / "data", 16, classes=True)
+    assert labelled.class_names == ("bird", "cat", "dog")
+    assert sorted(int(labelled[i]["label"]) for i in range(6)) == [0, 1, 1, 2, 2, 2]
+    assert labelled[0]["image"].shape == (3, 16, 16)
+    task = lapgan(size=16, classes=("dog", "cat"))  # a chosen subset, in the user's label order
+    dataset = task.build_dataset(tmp_path / "data")
+    assert len(dataset) == 5 and sorted(int(dataset[i]["label"]) for i in range(5)) == [0, 0, 0, 1, 1]
+    with pytest.raises(InputError, match=r"no class sub-folder\(s\) \['fish'\]; it has \['bird', 'cat', 'dog'\]"):
+        lapgan(size=16, classes=("fish",)).build_dataset(tmp_path / "data")
+    with pytest.raises(InputError, match="no class sub-folders"):
+        LabelledImages(tmp_path / "data" / "dog", 16, classes=True)
+
+
+def test_the_class_label_changes_every_level() -> None:
+    torch.manual_seed(0)
+    task = lapgan(size=32, classes=("a", "b"))
+    networks = task.build_inference_networks()
+    for network in networks.values():  # give the label planes weight (fresh init is small but nonzero)
+        network.eval()
+
+    def draw(label: int) -> torch.Tensor:
+        return task.sample(networks, 2, torch.Generator().manual_seed(1), SampleRequest(label=label))
+
+    assert draw(0).shape == (2, 3, 32, 32) and not torch.allclose(draw(0), draw(1))
+    assert torch.equal(draw(1), draw(1))
+
+
+# ------------------------------------------------------------------------------------------------- training
+
+
+@pytest.mark.parametrize("spec, options", [
+    (LAPGAN, LapGANTrainOptions(size=16, levels=2, classes=("a", "b"), attention=(8,), generator_spectral_norm=True,
+                                **TINY)),
+    (DCGAN, DCGANTrainOptions(size=16, latent=8, width=8, gan_loss="relativistic")),
+], ids=["lapgan", "dcgan"])
+def test_a_short_cpu_training_run_meets_the_task_contract(tmp_path: Path, spec, options) -> None:
+    write_images(tmp_path / "data" / "a", 2)
+    write_images(tmp_path / "data" / "b", 2, seed=1)
+    check_task(spec, tmp_path / "data", tmp_path / "run", options)
+    model = tmp_path / "run" / "model.safetensors"
+    assert not any("parametrizations" in key for key in load_file(str(model)))  # spectral norm folded on export
+    loaded = load_model(model, spec)
+    assert json.loads(loaded.metadata["gantool.inference_networks"]) == list(loaded.task.inference_network_names())
+    assert loaded.task.tileable is False and (tmp_path / "run" / "samples").is_dir()
+
+
+def test_export_folds_spectral_norm_and_keeps_the_training_networks(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    task = lapgan(size=16, levels=2, attention=(8,), generator_spectral_norm=True)
+    trained = {name: net for name, net in task.build_networks().items() if name in task.inference_network_names()}
+    for net in trained.values():
+        net.eval()
+    model = export_model(tmp_path / "sn.safetensors", task, trained)
+    loaded = load_model(model, LAPGAN)
+    request = SampleRequest()
+    ours = task.sample(trained, 3, torch.Generator().manual_seed(2), request)
+    theirs = loaded.task.sample(loaded.networks, 3, torch.Generator().manual_seed(2), request)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert any("parametrizations" in name for name, _ in trained["generator16"].named_parameters())
+
+
+# ------------------------------------------------------------------------------------------- generate, eval
+
+
+def test_generate_with_a_seed_is_reproducible_and_draws_pyramids(tmp_path: Path) -> None:
+    model = exported(tmp_path, size=32)
+    cli = app()
+    for folder in ("one", "two"):
+        result = runner.invoke(cli, ["generate", "--model", str(model), "-n", "3", "--seed", "4", "-o",
+                                     str(tmp_path / folder), "--device", "cpu", "--grid"])
+        assert result.exit_code == 0, result.output
+    names = ["lapgan-seed4-0000.png", "lapgan-seed4-0001.png", "lapgan-seed4-0002.png", "lapgan-seed4-grid.png"]
+    assert sorted(p.name for p in (tmp_path / "one").glob("*.png")) == names
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    strip = runner.invoke(cli, ["generate", "--model", str(model), "-n", "1", "--seed", "4", "--pyramid", "-o",
+                                str(tmp_path / "pyramid"), "--device", "cpu"])
+    assert strip.exit_code == 0, strip.output
+    image = read_image(tmp_path / "pyramid" / "lapgan-seed4-0000.png").color
+    assert image.shape == (32, 64, 3)  # 16 px level (enlarged) | 32 px level
+    final = read_image(tmp_path / "one" / "lapgan-seed4-0000.png").color
+    assert np.array_equal(image[:, 32:], final)
+    assert GenerateOptions().pyramid is False
+
+
+def test_generate_by_class_name(tmp_path: Path) -> None:
+    model = exported(tmp_path, size=16, classes=("cat", "dog"))
+    result = runner.invoke(app(), ["generate", "--model", str(model), "-n", "2", "--class", "dog", "-o",
+                                   str(tmp_path / "dogs"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(app(), ["generate", "--model", str(model), "--class", "cow", "-o", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "cat, dog" in bad.output
+
+
+def test_eval_prints_swd_with_the_real_floor_and_diversity(tmp_path: Path) -> None:
+    model = exported(tmp_path, size=32)
+    data = write_images(tmp_path / "real", 12, side=32)
+    result = runner.invoke(app(), ["eval", "lapgan", "--model", str(model), "--data", str(data), "-n", "5",
+                                   "--device", "cpu", "--json", "--no-inception", "--neighbours",
+                                   str(tmp_path / "nn.png")])
+    assert result.exit_code == 0, result.output
+    rows = {row["set"]: row for row in json.loads(result.output[result.output.index("["):])}
+    assert list(rows) == ["samples", "real floor", "real 16px + model detail", "real 16px, pyrUp only"]
+    samples, floor = rows["samples"], rows["real floor"]
+    assert samples["swd_mean"] > floor["swd_mean"] > 0  # untrained samples are far from real noise images
+    assert 0 < floor["ms_ssim"] < 1 and set(samples) >= {"swd32", "swd16", "swd_mean", "ms_ssim"}
+    assert rows["real 16px, pyrUp only"]["swd32"] > floor["swd32"]  # no detail: farther at the finest level
+    grid = read_image(tmp_path / "nn.png").color
+    assert grid.shape == (5 * 32 + 4 * 2, 8 * 32 + 7 * 2, 3)  # 5 samples (N), each with 7 neighbours
+
+
+def test_generate_without_model_runs_the_bundled_faces(tmp_path: Path) -> None:
+    result = runner.invoke(app(), ["generate", "-n", "2", "--seed", "3", "-o", str(tmp_path), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    image = read_image(tmp_path / "lapgan-seed3-0000.png").color
+    assert image.shape == (32, 32, 3) and image.std() > 0.05
+
+
+def test_eval_adds_kid_and_fid_when_the_inception_file_is_there(tmp_path: Path, monkeypatch) -> None:
+    from gantool.lib import inception
+
+    fake = tmp_path / "default_1.pt"
+    fake.write_bytes(b"not really a network")
+    monkeypatch.setattr(inception, "inception_path", lambda: fake)
+    monkeypatch.setattr(inception, "load_inception", lambda device: None)
+    monkeypatch.setattr(inception, "inception_features",  # a stand-in feature extractor: mean colour per image
+                        lambda images, network: images.flatten(2).mean(2).double().numpy())
+    model = exported(tmp_path, size=32)
+    data = write_images(tmp_path / "real", 12, side=32)
+    result = runner.invoke(app(), ["eval", "lapgan", "--model", str(model), "--data", str(data), "-n", "5",
+                                   "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[result.output.index("["):])
+    assert [row["kid"] is None for row in rows] == [False, False, True, True]
+    assert rows[0]["fid"] > rows[1]["fid"] >= 0
