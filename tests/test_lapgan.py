@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+import gantool_lapgan
 from gantool import SampleRequest
 from gantool.cli.app import build_app
 from gantool.engine.export import export_model, load_model
@@ -18,7 +19,7 @@ from gantool.errors import InputError, UsageError
 from gantool.image.io import Image, read_image, write_image
 from gantool.lib.labelled import LabelledImages
 from gantool.plugin.manager import build_plugin_system
-from gantool.testing import TaskCards, check_task
+from gantool.testing import check_task
 from gantool_lapgan import DCGAN, LAPGAN
 from gantool_lapgan.options import DCGANTrainOptions, GenerateOptions, LapGANTrainOptions
 from gantool_lapgan.task import truncated_noise
@@ -28,7 +29,8 @@ TINY = {"latent": 8, "width": 8, "level_width": 8}
 
 
 def app():
-    return build_app(build_plugin_system(entry_points=[], extra_plugins=[("lapgan", TaskCards(LAPGAN, DCGAN))]))
+    """The CLI with the lapgan plugin module itself: its cards and the resolver of its bundled model."""
+    return build_app(build_plugin_system(entry_points=[], extra_plugins=[("lapgan", gantool_lapgan)]))
 
 
 def lapgan(**options):
