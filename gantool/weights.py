@@ -13,7 +13,7 @@ import importlib.resources
 import json
 import os
 import struct
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +89,22 @@ def package_models(package: str, folder: str = "models") -> ModelFolder:
     entry = ModelFolder(package=package, path=root / folder)
     _BUNDLED[package] = entry
     return entry
+
+
+def bundled_models_resolver(models: ModelFolder) -> Callable[[TaskSpec, str], Path | None]:
+    """A ready ``gantool_resolve_weights`` implementation answering from a :func:`package_models` folder.
+
+    In a plugin's card module: ``MODELS = package_models(__name__)`` then
+    ``gantool_resolve_weights = bundled_models_resolver(MODELS)``. It is marked ``trylast``, so a user's
+    ``$GANTOOL_MODELS`` or another plugin's resolver can still override a bundled name.
+    """
+
+    @hookimpl(trylast=True)
+    def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
+        del task  # a bundled model is found by name; the verb checks its gantool.task
+        return models.find(name)
+
+    return gantool_resolve_weights
 
 
 def bundled_model_folders() -> list[ModelFolder]:

@@ -8,18 +8,19 @@ The plugin's cheap side, imported on every CLI start through the ``gantool`` ent
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from gantool import TaskSpec, hookimpl
-from gantool.weights import package_models
+from gantool.weights import bundled_models_resolver, package_models
 from gantool_colorize.options import ColorizeEvalOptions, ColorizeOptions, ColorizeTrainOptions
 
 __version__ = "0.1.0"
 
 DEFAULT_MODEL = "colorize"
 
-#: The bundled models, shipped as package data in ``models/`` (weights and their cards).
+#: The bundled models ship in this package (package data); this plugin's own resolver finds them, exactly as a
+#: third-party plugin would ship default weights.
 MODELS = package_models(__name__)
+gantool_resolve_weights = bundled_models_resolver(MODELS)
 
 SPEC = TaskSpec(
     name="colorize",
@@ -38,11 +39,3 @@ SPEC = TaskSpec(
 def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     """Hand gantool the ``colorize`` task card."""
     register(SPEC)
-
-
-@hookimpl(trylast=True)
-def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
-    """The bundled models, found the way a third-party plugin finds its own; ``trylast`` so a user's
-    ``$GANTOOL_MODELS`` or another plugin's resolver can override a bundled name."""
-    del task  # a bundled model is found by name; the verb checks its gantool.task
-    return MODELS.find(name)

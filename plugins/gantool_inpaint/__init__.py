@@ -8,16 +8,17 @@ white-is-kept masks, and a transparent area of the photo is the hole when no ``-
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from gantool import InputSpec, TaskSpec, hookimpl
-from gantool.weights import package_models
+from gantool.weights import bundled_models_resolver, package_models
 from gantool_inpaint.options import InpaintEvalOptions, InpaintOptions, InpaintTrainOptions
 
 __version__ = "0.1.0"
 
-#: The bundled model ships inside this package (package data), found by this plugin's own resolver.
+#: The bundled models ship in this package (package data); this plugin's own resolver finds them, exactly as a
+#: third-party plugin would ship default weights.
 MODELS = package_models(__name__)
+gantool_resolve_weights = bundled_models_resolver(MODELS)
 
 SPEC = TaskSpec(
     name="inpaint",
@@ -40,11 +41,3 @@ SPEC = TaskSpec(
 def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     """Hand gantool the ``inpaint`` task card."""
     register(SPEC)
-
-
-@hookimpl(trylast=True)
-def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
-    """The bundled model, found the way a third-party plugin finds its own; ``trylast`` so a user's
-    ``$GANTOOL_MODELS`` or another plugin's resolver can override the name."""
-    del task
-    return MODELS.find(name)

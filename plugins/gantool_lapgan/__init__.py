@@ -13,16 +13,17 @@ The heavy side is :mod:`gantool_lapgan.task`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from gantool import TaskSpec, hookimpl
-from gantool.weights import package_models
+from gantool.weights import bundled_models_resolver, package_models
 from gantool_lapgan.options import DCGANTrainOptions, GenerateOptions, GenerationEvalOptions, LapGANTrainOptions
 
 __version__ = "0.1.0"
 
-#: The bundled model ships inside this package (package data), found by this plugin's own resolver.
+#: The bundled models ship in this package (package data); this plugin's own resolver finds them, exactly as a
+#: third-party plugin would ship default weights.
 MODELS = package_models(__name__)
+gantool_resolve_weights = bundled_models_resolver(MODELS)
 
 LAPGAN = TaskSpec(
     name="lapgan",
@@ -55,11 +56,3 @@ def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     """Hand gantool the ``lapgan`` and ``dcgan`` task cards."""
     register(LAPGAN)
     register(DCGAN)
-
-
-@hookimpl(trylast=True)
-def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
-    """The bundled model, found the way a third-party plugin finds its own; ``trylast`` so a user's
-    ``$GANTOOL_MODELS`` or another plugin's resolver can override the name."""
-    del task
-    return MODELS.find(name)

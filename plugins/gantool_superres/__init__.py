@@ -11,16 +11,17 @@ carries the scale it was trained for (2, 3 or 4), and the rebuilt task reads it 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from gantool import TaskSpec, hookimpl
-from gantool.weights import package_models
+from gantool.weights import bundled_models_resolver, package_models
 from gantool_superres.options import SuperResEvalOptions, SuperResTrainOptions, UpscaleOptions
 
 __version__ = "0.1.0"
 
-#: The bundled models, shipped as package data in ``models/`` (weights and their cards).
+#: The bundled models ship in this package (package data); this plugin's own resolver finds them, exactly as a
+#: third-party plugin would ship default weights.
 MODELS = package_models(__name__)
+gantool_resolve_weights = bundled_models_resolver(MODELS)
 
 SPEC = TaskSpec(
     name="superres",
@@ -40,11 +41,3 @@ SPEC = TaskSpec(
 def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     """Hand gantool the ``superres`` task card."""
     register(SPEC)
-
-
-@hookimpl(trylast=True)
-def gantool_resolve_weights(task: TaskSpec, name: str) -> Path | None:
-    """The bundled models, found the way a third-party plugin finds its own; ``trylast`` so a user's
-    ``$GANTOOL_MODELS`` or another plugin's resolver can override a bundled name."""
-    del task  # a bundled model is found by name; the verb checks its gantool.task
-    return MODELS.find(name)

@@ -19,6 +19,7 @@ from gantool.engine.step import TrainStep
 from gantool.errors import UsageError
 from gantool.image.io import Image, read_image, write_image
 from gantool.lib.color import gray_lightness, is_gray, rec601_gray, rgb_to_lab
+from gantool.weights import bundled_models_resolver
 from gantool_colorize import SPEC
 from gantool_colorize.options import ColorizeOptions, ColorizeTrainOptions
 from gantool_colorize.task import Colorize, working_size
@@ -88,7 +89,8 @@ def test_missing_bundled_model_is_one_line(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setenv("GANTOOL_MODELS", str(tmp_path / "no-models-here"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache-here"))
-    monkeypatch.setattr(gantool_colorize, "MODELS", dataclasses.replace(gantool_colorize.MODELS, path=tmp_path))
+    elsewhere = dataclasses.replace(gantool_colorize.MODELS, path=tmp_path)  # a package without its models
+    monkeypatch.setattr(gantool_colorize, "gantool_resolve_weights", bundled_models_resolver(elsewhere))
     write_image(tmp_path / "gray.png", Image(np.full((8, 8, 1), 0.5, np.float32)))
     result = CliRunner().invoke(cli_app(), ["colorize", str(tmp_path / "gray.png"), "--device", "cpu"])
     assert result.exit_code == 1
