@@ -287,3 +287,12 @@ def test_a_flag_of_another_task_on_a_shared_verb_is_refused(calls, tmp_path):
     cyclegan = write_model_header(tmp_path / "c.safetensors", {"gantool.task": "cyclegan"})
     assert runner.invoke(app, ["translate", "x.png", "--model", str(cyclegan), "--direction", "BtoA"]).exit_code == 0
     assert calls["run_inference"]["task_options"].direction == "BtoA"
+
+
+def test_a_bool_option_that_defaults_to_true_can_be_turned_off(calls, tmp_path):
+    app = build_app(build_plugin_system())
+    result = runner.invoke(app, ["train", "cyclegan", "--data", str(tmp_path), "--no-flip"])
+    assert result.exit_code == 0, result.output
+    assert calls["run_training"]["task_options"].flip is False
+    assert runner.invoke(app, ["train", "cyclegan", "--data", str(tmp_path)]).exit_code == 0
+    assert calls["run_training"]["task_options"].flip is True

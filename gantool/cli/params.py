@@ -23,7 +23,10 @@ def cli_parameters(fields: Iterable[OptionField], default_panel: str | None = No
     parameters = []
     for option in fields:
         extra = option.field.metadata
-        declarations = [extra["flags"]] if "flags" in extra else [f"--{option.name.replace('_', '-')}"]
+        dashed = option.name.replace("_", "-")
+        # A bool gets its off switch too (Typer gives an explicitly named flag none): --flip/--no-flip.
+        on_off = f"--{dashed}/--no-{dashed}" if option.annotation is bool else f"--{dashed}"
+        declarations = [extra["flags"]] if "flags" in extra else [on_off]
         if "short" in extra:
             declarations.append(extra["short"])
         annotation: Any = option.annotation
