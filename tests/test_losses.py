@@ -104,3 +104,28 @@ def test_half_precision_logits_give_float32_losses() -> None:
 def test_unknown_mode() -> None:
     with pytest.raises(ValueError, match="vanilla, lsgan, hinge, relativistic"):
         AdversarialLoss("wgan")
+
+
+def test_update_critic_scores_real_against_detached_fake_in_one_forward() -> None:
+    import contextlib
+
+    import torch
+
+    from gantool.lib.nets.patchgan import PatchDiscriminator
+
+    torch.manual_seed(0)
+    critic = PatchDiscriminator(3, width=8, n_layers=1)
+    updated: list[tuple[str, torch.Tensor]] = []
+    calls: list[int] = []
+    critic.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    step = type("Step", (), {"networks": {"critic": critic}, "autocast": staticmethod(contextlib.nullcontext),
+                             "update": lambda self, name, loss: updated.append((name, loss))})()
+    source = torch.rand(2, 3, 24, 24, requires_grad=True)
+    real, fake = torch.rand(2, 3, 24, 24), source * 2
+    loss, real_logits, fake_logits = AdversarialLoss("hinge").update_critic(step, real, fake)
+    assert calls == [4] and updated == [("critic", loss)]  # one forward over real and fake together
+    assert torch.allclose(loss, AdversarialLoss("hinge").critic(critic(real), critic(fake)))
+    loss.backward()
+    assert source.grad is None  # the fake was detached: the critic's update never reaches the generator
+    adversarial, features = AdversarialLoss("relativistic").generator_with_features(critic, real, fake)
+    assert len(features) == 2 and features[0].shape[0] == 4 and adversarial.requires_grad

@@ -126,10 +126,7 @@ def conditional_gan_step(step: TrainStep, source: Tensor, target: Tensor, *, adv
 
     with step.autocast():
         fake = step.networks["generator"](source)
-        pairs = torch.cat([torch.cat([source, target], dim=1), torch.cat([source, fake.detach()], dim=1)])
-        real_logits, fake_logits = step.networks["critic"](pairs).chunk(2)
-        d_loss = adversarial.critic(real_logits, fake_logits)
-    step.update("critic", d_loss)
+    d_loss, _, _ = adversarial.update_critic(step, torch.cat([source, target], dim=1), torch.cat([source, fake], dim=1))
     with step.autocast(), step.frozen("critic") as critic:
         g_adversarial = adversarial.generator_via(critic, torch.cat([source, fake], dim=1),
                                                   torch.cat([source, target], dim=1))

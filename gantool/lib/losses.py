@@ -16,11 +16,14 @@ counts each patch once. Logits are cast to float32 first, so the losses stay acc
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from gantool.engine.step import TrainStep
 
 AdversarialMode = Literal["vanilla", "lsgan", "hinge", "relativistic"]
 MODES: tuple[str, ...] = ("vanilla", "lsgan", "hinge", "relativistic")
@@ -115,6 +118,30 @@ class AdversarialLoss:
             return self.generator(critic(fake))
         real_logits, fake_logits = critic(torch.cat([real, fake])).split([len(real), len(fake)])
         return self.generator(fake_logits, real_logits.detach())
+
+    def update_critic(self, step: TrainStep, real: Tensor, fake: Tensor, *,
+                      name: str = "critic") -> tuple[Tensor, Tensor, Tensor]:
+        """One update of critic ``name`` on ``real`` against ``fake.detach()``; (loss, real logits, fake logits).
+
+        Real and fake go through the critic in one forward (one backward per forward, as DDP requires); the
+        logits are scored in float32 whatever autocast computed them in.
+        """
+        with step.autocast():
+            real_logits, fake_logits = step.networks[name](torch.cat([real, fake.detach()])).float().chunk(2)
+            loss = self.critic(real_logits, fake_logits)
+        step.update(name, loss)
+        return loss, real_logits, fake_logits
+
+    def generator_with_features(self, critic: Callable[..., tuple[Tensor, list[Tensor]]], real: Tensor,
+                                fake: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """:meth:`generator` through a (frozen) critic with feature outputs, and its features of real and fake.
+
+        One forward over ``cat([real, fake])`` with ``return_features=True`` serves both the adversarial term
+        and a feature-matching one (:func:`feature_matching` takes the features as they come).
+        """
+        logits, features = critic(torch.cat([real, fake]), return_features=True)
+        real_logits, fake_logits = logits.float().chunk(2)
+        return self.generator(fake_logits, real_logits.detach()), features
 
 
 def feature_matching(features: list[Tensor]) -> Tensor:

@@ -78,14 +78,9 @@ class Inpaint(Task):
         if o.uses_critic:
             fake = torch.cat([out * hole + image * (1 - hole), hole], dim=1)
             real = torch.cat([image, hole], dim=1)
-            with step.autocast():
-                real_logits, fake_logits = step.networks["critic"](torch.cat([real, fake.detach()])).float().chunk(2)
-                d_loss = self.adversarial.critic(real_logits, fake_logits)
-            step.update("critic", d_loss)
+            d_loss, _, _ = self.adversarial.update_critic(step, real, fake)
             with step.autocast(), step.frozen("critic") as critic:
-                logits, features = critic(torch.cat([real, fake]), return_features=True)
-                real_logits, fake_logits = logits.float().chunk(2)
-                adversarial = self.adversarial.generator(fake_logits, real_logits.detach())
+                adversarial, features = self.adversarial.generator_with_features(critic, real, fake)
                 matching = feature_matching(features)
             loss = loss + o.adversarial_weight * adversarial + o.feature_weight * matching
             losses |= {"d": d_loss.detach(), "adv": adversarial.detach(), "fm": matching.detach()}

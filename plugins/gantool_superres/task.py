@@ -198,16 +198,11 @@ class SuperResolution(Task):
 
         with step.autocast():
             sr = generator(lr)
-            # Real and fake in one forward: one backward per forward keeps DDP's gradient hooks in step.
-            real_logits, fake_logits = step.networks["critic"](torch.cat([hr, sr.detach()])).float().chunk(2)
-            d_loss = self.adversarial.critic(real_logits, fake_logits)
-        step.update("critic", d_loss)
+        d_loss, real_logits, fake_logits = self.adversarial.update_critic(step, hr, sr)
 
         with step.autocast(), step.frozen("critic") as critic:
-            logits, features = critic(torch.cat([hr, sr]), return_features=True)
-            real_logits, fake_logits = logits.float().chunk(2)
+            adversarial, features = self.adversarial.generator_with_features(critic, hr, sr)
             pixel = F.l1_loss(sr.float(), hr.float())
-            adversarial = self.adversarial.generator(fake_logits, real_logits.detach())
             perceptual = self._perceptual_loss(sr, hr, features, step.device)
             g_loss = o.pixel_weight * pixel + o.adversarial_weight * adversarial + o.perceptual_weight * perceptual
         step.update("generator", g_loss)
