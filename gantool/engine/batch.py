@@ -27,6 +27,14 @@ Skip rules, per item, in order:
 
 One run at a time writes into an output folder (per ``--shard``): a second one is refused up front.
 
+The exit rule: a run exits 0 only when every input it was given was either written or deliberately
+skipped by the rules above (or lies inside the output folder). Every input that could not be used is a
+*failed* item, whether it was named (a missing file, a GIF) or found in a folder (a GIF or another image
+format gantool does not read, a dangling symbolic link, a special file, a sub-folder that cannot be
+listed): each gets one line naming it and why in the summary, the summary counts them, and the command
+exits 1 after the summary (``BatchResult.raise_if_failed``). Files that are not images by name
+(``notes.txt``) and hidden files are not inputs and are ignored.
+
 Without ``-o`` outputs go next to their inputs and no journal is kept (nothing hidden is added to the
 photo folders); reruns then resume through rule 3.
 """
@@ -360,11 +368,15 @@ def _print_summary(console: Console, result: BatchResult) -> None:
         table.add_row("[yellow]skipped", str(n), escape(reason))
     table.add_row("[red]failed" if result.failed else "failed", str(len(result.failed)), "")
     console.print(table)
-    for item in result.failed[:_SUMMARY_LINES]:
+    # inputs that could not even start (missing, unsupported, dangling link) are listed in full: no journal
+    # holds them; failures while processing are cut after _SUMMARY_LINES, the journal has them all
+    unread = [item for item in result.failed if item.output is None]
+    processed = [item for item in result.failed if item.output is not None]
+    for item in unread + processed[:_SUMMARY_LINES]:
         where = "" if str(item.input) in item.reason else f"{escape(str(item.input))}: "
         console.print(f"[red]failed[/red] {where}{escape(item.reason)}", highlight=False, soft_wrap=True)
-    if len(result.failed) > _SUMMARY_LINES:
+    if len(processed) > _SUMMARY_LINES:
         where = f" (all in {result.journal})" if result.journal else ""
-        console.print(f"... and {len(result.failed) - _SUMMARY_LINES} more failures{where}")
+        console.print(f"... and {len(processed) - _SUMMARY_LINES} more failures{where}")
     if result.interrupted:
         console.print("[bold]Interrupted[/bold]: rerun the same command to resume.")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gantool.errors import OutputError, UsageError
+from gantool.errors import InputError, OutputError, UsageError
 
 _GLOB_CHARS = re.compile(r"[*?[]")
 
@@ -90,9 +90,11 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool 
     """Expand files, folders and glob patterns into a sorted, de-duplicated list of input items.
 
     Named files are taken whatever their extension (decoding reports a bad one); inside folders and glob
-    matches only supported image extensions count, and hidden files are ignored. A missing file, an
-    unmatched glob or a folder without images becomes an item with ``error`` set, not an exception, so
-    the rest still runs and the summary reports it.
+    matches only supported image extensions count, and hidden files and files that are not images by
+    name are ignored. A missing file, an unmatched glob, a folder without images, and a file in a folder
+    that looks like an image but cannot be used (a GIF, a dangling symbolic link, a sub-folder that
+    cannot be listed; see :func:`gantool.image.files.scan_images`) become items with ``error`` set, not
+    exceptions, so the rest still runs and the summary reports each one.
     """
     if extensions is None:
         from gantool.image.io import SUPPORTED_EXTENSIONS
@@ -103,9 +105,10 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool 
         text = os.fspath(raw)
         path = Path(text).expanduser()
         if path.is_dir():
-            images = _folder_images(path, recursive, extensions)
+            images, unusable = _folder_images(path, recursive, extensions)
             found += [InputItem(p, p.relative_to(path), path) for p in images]
-            if not images:
+            found += [InputItem(p, p.relative_to(path), path, why) for p, why in unusable]
+            if not images and not unusable:
                 hint = "" if recursive else " (use --recursive for sub-folders)"
                 found.append(InputItem(path, Path(path.name), None, f"no supported images in folder{hint}"))
         elif path.exists() or not _GLOB_CHARS.search(text):
@@ -119,15 +122,28 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool 
     return list(unique.values())
 
 
-def _folder_images(folder: Path, recursive: bool, extensions: frozenset[str]) -> list[Path]:
-    from gantool.image.files import list_images
+def _folder_images(folder: Path, recursive: bool,
+                   extensions: frozenset[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """A folder's images, and the files in it that look like images but cannot be used (with why)."""
+    from gantool.image.files import scan_images
 
-    return list_images(folder, recursive=recursive, extensions=extensions)
+    try:
+        scan = scan_images(folder, recursive=recursive, extensions=extensions)
+    except InputError as error:  # a folder that cannot be listed is one failed item, like a missing file
+        return [], [(folder, str(error))]
+    return scan.images, scan.unusable
 
 
 def _is_image(path: Path, root: Path, extensions: frozenset[str]) -> bool:
     hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
     return not hidden and path.suffix.lower() in extensions and path.is_file()
+
+
+def _unusable(path: Path, root: Path, extensions: frozenset[str]) -> str | None:
+    from gantool.image.files import unusable_reason
+
+    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
+    return None if hidden else unusable_reason(path, extensions)
 
 
 def _glob_items(pattern: str, recursive: bool, extensions: frozenset[str]) -> list[InputItem]:
@@ -138,9 +154,13 @@ def _glob_items(pattern: str, recursive: bool, extensions: frozenset[str]) -> li
     for match in sorted(glob.glob(os.path.expanduser(pattern), recursive=True)):
         path = Path(match)
         if path.is_dir():
-            items += [InputItem(p, p.relative_to(root), root) for p in _folder_images(path, recursive, extensions)]
+            images, unusable = _folder_images(path, recursive, extensions)
+            items += [InputItem(p, p.relative_to(root), root) for p in images]
+            items += [InputItem(p, p.relative_to(root), root, why) for p, why in unusable]
         elif _is_image(path, root, extensions):
             items.append(InputItem(path, path.relative_to(root), root))
+        elif why := _unusable(path, root, extensions):
+            items.append(InputItem(path, path.relative_to(root), root, why))
     if not items:
         items.append(InputItem(Path(pattern), Path(Path(pattern).name), None, "no images match this pattern"))
     return items
@@ -182,8 +202,9 @@ def plan_outputs(items: Sequence[InputItem], plan: BatchPlan) -> list[Job]:
     claimed: dict[str, Path] = {}
     replaced: list[tuple[Path, str]] = []
     for item in items:
-        if item.error is not None:
-            jobs.append(Job(item, None, error=item.error))
+        if item.error is not None:  # one found inside the output folder is passed over like the images there
+            jobs.append(Job(item, None, skip="inside the output folder") if fed_back(item)
+                        else Job(item, None, error=item.error))
             continue
         name = item.relative_path.stem + plan.suffix + (ext or item.relative_path.suffix)
         folder = item.path.parent if plan.output is None else plan.output / item.relative_path.parent

@@ -57,6 +57,9 @@ class Journal:
 
     Each line is written with one ``os.write`` on an ``O_APPEND`` descriptor, so lines from several
     processes do not interleave and a killed process loses at most its last (unparsable, ignored) line.
+
+    A ``skipped`` line is written once per (input, output, reason): a rerun that skips the same items
+    for the same reasons adds nothing, so the journal grows with the work done, not with the reruns.
     """
 
     def __init__(self, path: Path) -> None:
@@ -64,6 +67,7 @@ class Journal:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._broken = False
+        self._skips: set[tuple[Any, Any, Any]] = set()
 
     def load(self) -> dict[tuple[str, str], dict[str, Any]]:
         """The latest ``done`` entry per (input, output); malformed lines are ignored."""
@@ -75,6 +79,8 @@ class Journal:
                         entry = json.loads(line)
                         if entry["status"] == "done":
                             done[(entry["input"], entry["output"])] = entry
+                        elif entry["status"] == "skipped":
+                            self._skips.add(_skip_key(entry))
         except FileNotFoundError:
             pass
         except OSError as err:
@@ -87,6 +93,10 @@ class Journal:
         with self._lock:
             if self._broken:
                 return
+            if entry.get("status") == "skipped":  # once per (item, reason): reruns do not grow the journal
+                if _skip_key(entry) in self._skips:
+                    return
+                self._skips.add(_skip_key(entry))
             try:
                 if self._fd is None:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +114,10 @@ class Journal:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _skip_key(entry: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    return entry.get("input"), entry.get("output"), entry.get("error")
 
 
 def _ends_with_newline(path: Path) -> bool:
