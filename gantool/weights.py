@@ -148,9 +148,20 @@ def resolve_model_path(name: str) -> Path:
         return path
     found = find_model_file(name)
     if found is None:
-        hint = " (no such file)" if "/" in name or name.endswith(MODEL_SUFFIX) else ""
-        raise CheckpointError(f"model {name!r} not found{hint}; see `gantool models list` or pass --model PATH")
+        raise CheckpointError(missing_model_message(name) + " or pass --model PATH")
     return found
+
+
+def missing_model_message(name: str) -> str:
+    """Why ``--model NAME`` found nothing, in one line: a folder, a file of another kind, or no such model."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return f"model '{path}' is a folder; pass the {MODEL_SUFFIX} file in it"
+    if path.exists() and path.suffix != MODEL_SUFFIX:
+        return (f"model '{path}' is not a {MODEL_SUFFIX} file: gantool reads only {MODEL_SUFFIX} models (a .pth or "
+                ".pt file can run code when it is loaded), so convert it first")
+    hint = " (no such file)" if "/" in name or name.endswith(MODEL_SUFFIX) else ""
+    return f"model {name!r} not found{hint}; see `gantool models list`"
 
 
 def read_metadata(path: Path) -> dict[str, str]:

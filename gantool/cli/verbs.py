@@ -32,7 +32,7 @@ from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptio
 from gantool.plugin.manager import PluginSystem, first_result
 from gantool.plugin.options import build
 from gantool.plugin.spec import TaskSpec
-from gantool.weights import read_metadata
+from gantool.weights import missing_model_message, read_metadata
 
 
 def choose_task(
@@ -63,8 +63,7 @@ def choose_task(
         return spec, Path(path)
     path = next((p for p in (hook(task=spec, name=model) for spec in specs) if p is not None), None)
     if path is None:
-        hint = " (no such file)" if "/" in model or model.endswith(".safetensors") else ""
-        raise CheckpointError(f"model {model!r} not found{hint}; see `gantool models list`")
+        raise CheckpointError(missing_model_message(model))
     task_name = read_metadata(Path(path)).get("gantool.task", "")
     for spec in specs:
         if spec.name == task_name:

@@ -112,7 +112,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]], *, recursive: bool 
                 hint = "" if recursive else " (use --recursive for sub-folders)"
                 found.append(InputItem(path, Path(path.name), None, f"no supported images in folder{hint}"))
         elif path.exists() or not _GLOB_CHARS.search(text):
-            error = None if path.exists() else "no such file"
+            error = None if path.exists() else _missing(path)
             found.append(InputItem(path, Path(path.name), None, error))
         else:
             found += _glob_items(text, recursive, extensions)
@@ -137,6 +137,12 @@ def _folder_images(folder: Path, recursive: bool,
 def _is_image(path: Path, root: Path, extensions: frozenset[str]) -> bool:
     hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
     return not hidden and path.suffix.lower() in extensions and path.is_file()
+
+
+def _missing(path: Path) -> str:
+    from gantool.image.files import missing_reason
+
+    return missing_reason(path)
 
 
 def _unusable(path: Path, root: Path, extensions: frozenset[str]) -> str | None:

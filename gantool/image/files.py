@@ -11,6 +11,7 @@ the engine's planning step can use it before anything heavy is loaded.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -46,15 +47,29 @@ def unusable_reason(path: Path, extensions: Collection[str]) -> str | None:
     if suffix not in extensions and suffix not in OTHER_IMAGE_EXTENSIONS:
         return None
     if path.is_symlink() and not path.exists():
-        try:
-            return f"dangling symbolic link (to '{os.readlink(path)}', which does not exist)"
-        except OSError:
-            return "dangling symbolic link"
+        return missing_reason(path)
     if path.is_dir():
         return None
     if suffix not in extensions:
         return f"unsupported format '{suffix}' (supported: {' '.join(sorted(extensions))})"
     return None if path.is_file() else "not a regular file"
+
+
+def missing_reason(path: Path) -> str:
+    """Why ``path`` cannot be opened although it may be listed: a symbolic link loop, a dangling link, or absent."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if path.is_symlink():
+            try:
+                return f"dangling symbolic link (to '{os.readlink(path)}', which does not exist)"
+            except OSError:
+                return "dangling symbolic link"
+        if isinstance(error, PermissionError):
+            return "permission denied"
+    return "no such file"  # (it did exist a moment ago: a race; the read will say more)
 
 
 @dataclass

@@ -170,3 +170,16 @@ def test_three_reruns_leave_one_skipped_record_per_item_and_reason(tmp_path: Pat
     run([folder], out)
     assert [r["status"] for r in records()].count("done") == 4
     assert len([r for r in records() if r["status"] == "skipped"]) == 3  # the same (item, reason) as before
+
+
+def test_named_symlink_loops_and_dangling_links_say_so(tmp_path: Path) -> None:
+    """faults-2.md: a self-loop `a.png -> b.png -> a.png` named on the command line said "no such file"."""
+    os.symlink(tmp_path / "b.png", tmp_path / "a.png")
+    os.symlink(tmp_path / "a.png", tmp_path / "b.png")
+    os.symlink(tmp_path / "gone.png", tmp_path / "c.png")
+    errors = {i.path.name: i.error for i in collect_inputs([tmp_path / "a.png", tmp_path / "c.png",
+                                                            tmp_path / "d.png"])}
+    assert errors == {"a.png": "symbolic link loop", "d.png": "no such file",
+                      "c.png": f"dangling symbolic link (to '{tmp_path / 'gone.png'}', which does not exist)"}
+    found = {i.path.name: i.error for i in collect_inputs([tmp_path])}  # the same inside a folder
+    assert found["a.png"] == found["b.png"] == "symbolic link loop" and found["c.png"].startswith("dangling")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import time
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def tampered(source: Path, target: Path, **changes: object) -> Path:
 @pytest.mark.parametrize(("change", "message"), [
     ({"blocks": 10**9}, "blocks.*must be at least 1 and at most 128, got 1000000000"),
     ({"width": -5}, "width.*must be at least 4 and at most 1024, got -5"),
+    ({"width": 0}, "width.*must be at least 4 and at most 1024, got 0"),
+    ({"scale": 8}, "scale.*must be at least 2 and at most 4, got 8; the file is damaged"),
     ({"width": 1e9}, "width.*expected int"),
     ({"width": 1000}, r"generator\.\S+ has shape \(8, .*options in the file describe \(1000, "),
     ({"blocks": 100}, "does not fit network 'generator' \\(missing body.10.bias"),
@@ -68,6 +71,37 @@ def test_tampered_model_through_the_cli_is_one_line_exit_1(tiny_model: Path, tmp
     app = build_app(build_plugin_system())
     result = runner.invoke(app, ["upscale", str(image), "--model", str(bad), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1 and "at most 128" in result.output and "Traceback" not in result.output
+
+
+def test_a_tampered_pretrained_model_is_refused_before_building(tiny_model: Path, tmp_path: Path) -> None:
+    """faults-2.md: `--pretrained width1e9.safetensors` gave an allocation traceback."""
+    bad = tampered(tiny_model, tmp_path / "bad.safetensors", width=10**9)
+    options = SuperResTrainOptions(width=8, blocks=2, scale=2, stage="gan", pretrained=str(bad))
+    task = SUPERRES.load_implementation()(SUPERRES, options)
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError, match="width.*at most 1024, got 1000000000") as caught:
+        task.build_networks()
+    assert time.perf_counter() - started < 5 and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("weights.pth", r"is not a \.safetensors file: gantool reads only \.safetensors models"),
+    ("folder", r"is a folder; pass the \.safetensors file in it"),
+])
+def test_model_that_is_a_folder_or_a_pth_says_so(tmp_path: Path, name: str, message: str) -> None:
+    """faults-2.md: `--model weights.pth` (or a folder) said "not found (no such file)" although it exists."""
+    target = tmp_path / name
+    if name == "folder":
+        target.mkdir()
+    else:
+        target.write_bytes(pickle.dumps(Evil()))
+    image = tmp_path / "in.png"
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(image)
+    app = build_app(build_plugin_system())
+    result = runner.invoke(app, ["upscale", str(image), "--model", str(target), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and re.search(message, result.output) and "not found" not in result.output
+    assert "pwned" not in result.output
 
 
 def test_the_untouched_model_still_loads(tiny_model: Path) -> None:
