@@ -50,7 +50,8 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
     with Runtime.from_options(options, distributed=False) as runtime:  # torchrun ranks shard the inputs
         model = load_for_inference(model_path, spec, runtime)
         process = make_processor(model.task, model.networks, task_options, scale=model.scale,
-                                 tile=resolve_tile(options.tile), overlap=options.tile_overlap, runtime=runtime)
+                                 tile=(tile := resolve_tile(options.tile)),
+                                 overlap=resolve_overlap(tile, options.tile_overlap), runtime=runtime)
         plan = BatchPlan.from_options(options, inference_params(spec, model_path, task_options, options.quality),
                                       default_suffix=f"_{spec.verb or spec.name}")
         resizable = [item.name for item in spec.inputs[1:] if item.resize == "nearest"]
@@ -101,6 +102,15 @@ def resolve_tile(tile: str | int) -> int | None:
                                             side, MIN_USER_TILE, MIN_USER_TILE)
         return MIN_USER_TILE
     return side
+
+
+def resolve_overlap(tile: int | None, overlap: int) -> int:
+    """``--tile-overlap`` for a user-given ``--tile``: at most half the tile (as tiling clamps it), said aloud."""
+    if tile and overlap > tile // 2:
+        logging.getLogger(__name__).warning("warning: --tile-overlap %d is more than half of --tile %d; using %d",
+                                            overlap, tile, tile // 2)
+        return tile // 2
+    return overlap
 
 
 def load_for_inference(model_path: Path, spec: TaskSpec, runtime: Runtime) -> Any:

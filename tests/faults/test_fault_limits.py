@@ -139,6 +139,16 @@ def test_tiles_below_the_useful_minimum_are_raised_with_a_warning(given: str, us
     assert ("below the useful minimum of 16 pixels" in caplog.text) == (0 < int(given) < 16)
 
 
+@pytest.mark.parametrize(("tile", "overlap", "used"), [(16, 16, 8), (16, 8, 8), (None, 64, 64), (0, 64, 64)])
+def test_an_overlap_over_half_the_tile_is_lowered_with_a_warning(tile, overlap, used, caplog) -> None:
+    """faults-2.md: `--tile 8 --tile-overlap 16` was clamped without a word."""
+    from gantool.engine.inference import resolve_overlap
+
+    with caplog.at_level(logging.WARNING, logger="gantool.engine.inference"):
+        assert resolve_overlap(tile, overlap) == used
+    assert ("more than half of --tile" in caplog.text) == (used != overlap)
+
+
 def test_a_malformed_limit_is_one_usage_error_before_any_work(tmp_path: Path, monkeypatch) -> None:
     from gantool.engine.inference import run_inference
     from gantool.errors import UsageError
