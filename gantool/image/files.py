@@ -12,12 +12,15 @@ the engine's planning step can use it before anything heavy is loaded.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gantool.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 #: Image formats gantool does not read: a file with one of these names is reported, not passed over.
 OTHER_IMAGE_EXTENSIONS: frozenset[str] = frozenset({
@@ -135,9 +138,17 @@ def list_images(root: str | Path, *, recursive: bool = False,
                 extensions: Collection[str] | None = None) -> list[Path]:
     """Image files in ``root`` (and its sub-folders with ``recursive``), sorted; hidden ones skipped.
 
-    See :func:`scan_images`, which also says which files could not be used.
+    Files that look like images but cannot be used are left out with one warning naming them (training
+    sets and evaluations list folders this way; the batch pipeline reports them as failed items instead,
+    through :func:`scan_images`).
 
     Raises:
         InputError: ``root`` does not exist or is not a folder.
     """
-    return scan_images(root, recursive=recursive, extensions=extensions).images
+    scan = scan_images(root, recursive=recursive, extensions=extensions)
+    if scan.unusable:
+        named = ", ".join(f"'{path}' ({why})" for path, why in scan.unusable[:5])
+        more = f" and {len(scan.unusable) - 5} more" if len(scan.unusable) > 5 else ""
+        logger.warning("warning: %d file(s) under '%s' cannot be used and are left out: %s%s",
+                       len(scan.unusable), root, named, more)
+    return scan.images

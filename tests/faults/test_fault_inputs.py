@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io as stdio
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -130,6 +131,21 @@ def test_the_lister_keeps_its_old_answers(tmp_path: Path) -> None:
     assert [p.relative_to(root).as_posix() for p in list_images(root, recursive=True)] == [
         "a.jpg", "b.png", "sub/c.webp", "x.png/f.png"]
     assert scan_images(root, recursive=True).unusable == []
+
+
+def test_training_and_eval_listings_warn_about_the_files_they_leave_out(
+        mixed: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Data sets list folders with list_images: a GIF or a dangling link left out is named in one warning."""
+    with caplog.at_level(logging.WARNING, logger="gantool.image.files"):
+        assert [p.name for p in list_images(mixed)] == ["a.png", "b.png"]
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "2 file(s)" in message and "anim.gif" in message and "link.png" in message
+    assert "notes.txt" not in message and ".hidden.gif" not in message
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gantool.image.files"):
+        list_images(mixed / "..", recursive=False)  # nothing unusable there: silent
+    assert not caplog.records
 
 
 def test_unusable_inputs_through_the_cli_exit_1_with_one_line_each(mixed: Path, tmp_path: Path) -> None:
