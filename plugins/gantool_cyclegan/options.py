@@ -2,7 +2,7 @@
 
 Imported on every CLI start (through the task card), so nothing here may import torch.
 
-The architecture fields (``blocks``, ``width``) are stored in every exported model and read back at
+The architecture fields (``blocks``, ``width``, ``upsample``) are stored in every exported model and read back at
 inference to rebuild the generators: their defaults must never change meaning. The defaults are the
 paper's (Zhu et al. 2017): 9-block ResNet generators, 70x70 PatchGAN critics, LSGAN, cycle weight 10,
 identity weight 0.5, a 50-image history per critic, Adam(2e-4, beta1 0.5), 286-pixel resize then
@@ -20,6 +20,7 @@ from gantool.lib.options import AdamOptions, CriticOptions, GanLoss, GanLossOpti
 from gantool.plugin.options import redefault
 
 Direction = Literal["AtoB", "BtoA"]
+Upsample = Literal["transposed", "nearest", "bilinear"]
 
 
 @dataclass(kw_only=True)
@@ -32,12 +33,17 @@ class TranslateOptions:
 
 @dataclass(kw_only=True)
 class CycleGANEvalOptions:
-    """Per test image and mean: cycle PSNR and how much the translation changes the image, both ways.
+    """Per test image and mean: cycle PSNR and how much the translation changes the image, both ways; per
+    direction FID and KID of the translations against the other domain's real test images, next to the
+    untranslated inputs' (with the Inception network installed).
 
     DATA is a CycleGAN dataset folder with testA/ and testB/ (or A/ and B/).
     """
 
     size: int = flag(0, "Resize images to this square side first (0: as stored).", min=0)
+    inception: bool = flag(True, "FID and KID per direction with the Inception network when it is installed "
+                           "(see gantool.lib.inception).", flags="--inception/--no-inception")
+    seed: int = flag(0, "Seed of KID's random subsets.")
 
 
 @dataclass(kw_only=True)
@@ -52,6 +58,10 @@ class CycleGANTrainOptions(CriticOptions, GanLossOptions, AdamOptions):
                        panel="Architecture", min=1, max=128)
     width: int = flag(64, "Channels of the generators' first layer (2x and 4x after the two downsamplings).",
                       panel="Architecture", min=4, max=1024)
+    upsample: Upsample = flag("transposed", "Generator upsampling: the paper's transposed convolutions, or a "
+                              "nearest/bilinear resize + 3x3 conv, which leaves no checkerboard pattern "
+                              "(recommended: nearest). Models stored without it used transposed.",
+                              panel="Architecture")
     gan_loss: GanLoss = redefault(GanLossOptions, "gan_loss", "lsgan")  # the paper's
     cycle_weight: float = flag(10.0, "Weight of the cycle-consistency L1 loss, in each direction.",
                                panel="Losses", min=0.0)
@@ -74,5 +84,5 @@ class CycleGANTrainOptions(CriticOptions, GanLossOptions, AdamOptions):
 
     def describe_architecture(self) -> str:
         """Short text for ``gantool.architecture``."""
-        return (f"CycleGAN: two ResNet generators ({self.blocks} residual blocks, width {self.width}, instance "
-                f"norm, reflect padding); generator_ab maps A to B, generator_ba B to A")
+        return (f"CycleGAN: two ResNet generators ({self.blocks} residual blocks, width {self.width}, {self.upsample} "
+                f"upsampling, instance norm, reflect padding); generator_ab maps A to B, generator_ba B to A")

@@ -57,7 +57,8 @@ class CycleGAN(Task):
     # ----------------------------------------------------------------------------------------- networks
 
     def _generator(self) -> nn.Module:
-        return ResnetGenerator(3, 3, width=self.options.width, blocks=self.options.blocks, norm="instance")
+        o = self.options
+        return ResnetGenerator(3, 3, width=o.width, blocks=o.blocks, norm="instance", upsample=o.upsample)
 
     def _critic(self) -> nn.Module:
         return PatchDiscriminator.from_options(self.options, 3, norm="instance")
@@ -170,7 +171,7 @@ class CycleGAN(Task):
 
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
                  context: EvalContext) -> EvalResult:
-        """``gantool eval cyclegan``: cycle PSNR and change in both directions (see :mod:`.evaluate`)."""
+        """``gantool eval cyclegan``: cycle PSNR, change, FID and KID in both directions (see :mod:`.evaluate`)."""
         from gantool_cyclegan.evaluate import evaluate_domains
 
         return evaluate_domains(self, networks, data, options, context)
