@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from gantool import EvalColumn, EvalContext, EvalResult
 from gantool.errors import InputError, UsageError
 from gantool.lib.metrics import mean_row, psnr, to_8bit
-from gantool_cyclegan.options import CycleGANEvalOptions, TranslateOptions
+from gantool_cyclegan.options import CycleGANEvalOptions, Direction, TranslateOptions
 
 if TYPE_CHECKING:
     from gantool.plugin.task import Task
@@ -104,8 +104,8 @@ def evaluate_domains(task: Task, networks: dict[str, nn.Module] | None, data: Pa
         paths = list_images(folder)
         if not paths:
             raise InputError(f"no images in '{folder}'")
-        there = "AtoB" if domain == "A" else "BtoA"
-        back = "BtoA" if domain == "A" else "AtoB"
+        there: Direction = "AtoB" if domain == "A" else "BtoA"
+        back: Direction = "BtoA" if domain == "A" else "AtoB"
         for path in paths:
             image = _resized(load_image(path)[None], options.size)
             images[domain].append(to_8bit(image))
@@ -113,7 +113,7 @@ def evaluate_domains(task: Task, networks: dict[str, nn.Module] | None, data: Pa
                 continue
             with torch.no_grad():
                 output = task.predict(networks, image.to(context.device), TranslateOptions(direction=there))
-                cycled = (task.predict(networks, output, TranslateOptions(direction=back))  # type: ignore[arg-type]
+                cycled = (task.predict(networks, output, TranslateOptions(direction=back))
                           if back in directions else None)
             output = to_8bit(output.float().cpu())
             translated[domain].append(output)
