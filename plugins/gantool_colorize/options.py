@@ -7,10 +7,17 @@ loss flags are the conditional-GAN ones of :mod:`gantool.cgan`, shared with pix2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from gantool import flag
 from gantool.lib.conditional import ConditionalGANOptions
 from gantool.lib.options import load_size_problems
+
+Head = Literal["regression", "classification"]
+#: Zhang et al.'s annealed-mean temperature: vivid but not patchy.
+DEFAULT_TEMPERATURE = 0.38
+_TEMPERATURE_HELP = ("Annealed-mean temperature of classification models: lower gives more vivid colour (towards "
+                     "the most likely bin), 1 the mean of the predicted distribution (timid, sepia). ")
 
 
 @dataclass(kw_only=True)
@@ -22,6 +29,8 @@ class ColorizeOptions:
                                    "lightness (output size = input size). Default: the shorter side the model "
                                    "was trained at (stored in the model file), where it sees objects at the "
                                    "scale it learnt them.", min=16)
+    temperature: float | None = flag(None, _TEMPERATURE_HELP + "Default: the model's (stored in the file). "
+                                     "Regression models ignore it.", min=0.01, max=1.0)
 
 
 @dataclass(kw_only=True)
@@ -34,6 +43,10 @@ class ColorizeEvalOptions:
 
     render_size: int | None = flag(None, "Working size of the network (shorter side; default: the model's "
                                    "training size).", min=16)
+    temperature: float | None = flag(None, _TEMPERATURE_HELP + "Default: the model's.", min=0.01, max=1.0)
+    inception: bool = flag(True, "FID and KID of the colourised set and of the gray inputs against the originals, "
+                           "with the Inception network when it is installed (see gantool.lib.inception).",
+                           flags="--inception/--no-inception")
 
 
 @dataclass(kw_only=True)
@@ -43,9 +56,27 @@ class ColorizeTrainOptions(ConditionalGANOptions):
     load_size: int | None = flag(None, "Resize each photo so its shorter side is this many pixels before the "
                                  "random crop (default: --crop), matching how `gantool colorize "
                                  "--render-size` shows images to the network.", panel="Data", min=8)
+    head: Head = flag("regression", "What the generator predicts. regression: ab through tanh, learnt with GAN + "
+                      "--l1-weight * L1 (pix2pix's; averages plausible colours into sepia; files without this "
+                      "field are regression). classification: logits over the ab bins inside sRGB (grid 10, "
+                      "at half resolution), learnt with class-rebalanced cross-entropy (+ --adversarial-weight "
+                      "* GAN, 0 trains no critic) and decoded by annealed mean: vivid colour. Use classification "
+                      "for new models (the bundled one is).", panel="Architecture")
+    temperature: float = flag(DEFAULT_TEMPERATURE, _TEMPERATURE_HELP + "Classification: stored in the model as "
+                              "the default of `gantool colorize --temperature`; also decodes the colour the "
+                              "critic judges in training.", panel="Losses", min=0.01, max=1.0)
+    rebalance_mix: float = flag(0.5, "Classification: rebalancing weights are 1 / ((1 - mix) * p + mix / Q) for "
+                                "the training data's (smoothed) bin distribution p, estimated once at the start "
+                                "from up to --rebalance-images photos; 1 = no rebalancing, lower = rare colours "
+                                "weigh more.", panel="Losses", min=0.0, max=1.0)
+    rebalance_images: int = flag(512, "Classification: photos sampled to estimate the bin distribution.",
+                                 panel="Losses", min=1)
 
     def problems(self) -> list[str]:
-        return [*super().problems(), *load_size_problems(self.load_size, self.crop)]
+        found = [*super().problems(), *load_size_problems(self.load_size, self.crop)]
+        if not 0.0 < self.temperature <= 1.0:
+            found.append(f"--temperature must be in (0, 1], got {self.temperature}")
+        return found
 
     @property
     def shorter_side(self) -> int:

@@ -4,6 +4,11 @@ Training data are colour photos only: each batch is made gray on the fly (Rec. 6
 exactly what a gray file holds), its lightness L is the generator's input and the photo's own ab the
 target; the step itself is :func:`gantool.cgan.conditional_gan_step`, shared with pix2pix.
 
+Two heads (``--head``, stored in the model file; files without it are regression): *regression* is
+pix2pix's tanh ab with GAN + L1; *classification* predicts logits over the ab bins inside sRGB at half
+resolution (:mod:`gantool.lib.abbins`), learnt with class-rebalanced cross-entropy on soft targets plus
+``adversarial_weight`` times the GAN term on the annealed-mean colour, and decoded by annealed mean.
+
 Inference runs the network at a working size (``--render-size``, the shorter side) and upsamples only its
 chroma onto the untouched full-resolution L (:func:`gantool.color.transfer_chroma`), so a 24-megapixel
 photo costs a 256-pixel network pass and keeps every detail.
@@ -33,9 +38,12 @@ from gantool.lib.color import (
     transfer_chroma,
 )
 from gantool.lib.conditional import adversarial_loss, build_critic, build_generator, conditional_gan_step
-from gantool.lib.nets.unet import run_any_size
+from gantool.lib.nets.unet import UNet, run_any_size
 from gantool.plugin.task import Task
 from gantool_colorize.options import ColorizeTrainOptions
+
+#: The classification head predicts at half the input size.
+CLASSIFIER_DOWNSCALE = 2
 
 logger = logging.getLogger(__name__)
 
@@ -105,18 +113,35 @@ class Colorize(Task):
 
     # ----------------------------------------------------------------------------------------- networks
 
+    @property
+    def classifies(self) -> bool:
+        """Whether the generator predicts ab bins (``--head classification``)."""
+        return self.options.head == "classification"
+
     def build_networks(self) -> dict[str, nn.Module]:
-        return {"generator": build_generator(self.options, 1, 2), "critic": build_critic(self.options, 3)}
+        """The generator, and the critic unless a classification run has ``--adversarial-weight 0``."""
+        networks = self.build_inference_networks()
+        if not self.classifies or self.options.adversarial_weight > 0:
+            networks["critic"] = build_critic(self.options, 3)
+        return networks
 
     def build_inference_networks(self) -> dict[str, nn.Module]:
-        """Only the generator."""
-        return {"generator": build_generator(self.options, 1, 2)}
+        """Only the generator: a U-Net of ab (regression), or an :class:`ABClassifier` of bin logits."""
+        if not self.classifies:
+            return {"generator": build_generator(self.options, 1, 2)}
+        from gantool.lib.abbins import ABClassifier, gamut_bins
+
+        o, bins = self.options, gamut_bins()
+        unet = UNet(1, len(bins), width=o.width, depth=o.unet_depth, norm=o.norm, dropout=o.dropout,
+                    half_res_logits=True)
+        return {"generator": ABClassifier(unet, bins)}
 
     # ---------------------------------------------------------------------------------------- training
 
     def build_dataset(self, data: Path) -> Dataset:
         o = self.options
-        return ColorPhotos(Path(data), shorter_side=o.shorter_side, crop=o.crop, flip=o.flip)
+        self._dataset = ColorPhotos(Path(data), shorter_side=o.shorter_side, crop=o.crop, flip=o.flip)
+        return self._dataset
 
     @staticmethod
     def make_pair(rgb: Tensor) -> tuple[Tensor, Tensor]:
@@ -127,25 +152,112 @@ class Colorize(Task):
         return source, target
 
     def training_step(self, batch: dict[str, Tensor], step: Any) -> dict[str, Tensor]:
-        """pix2pix's step on (L, ab): critic on (L, ab) vs (L, G(L)), then GAN + ``l1_weight`` * L1 on ab."""
+        """Regression: pix2pix's step on (L, ab), critic on (L, ab) vs (L, G(L)), then GAN + ``l1_weight`` * L1.
+        Classification: :meth:`classification_step`."""
         source, target = self.make_pair(batch["image"])
+        if self.classifies:
+            return self.classification_step(step, source, target, batch["image"])
         _, losses = conditional_gan_step(step, source, target, adversarial=self.adversarial,
                                          l1_weight=self.options.l1_weight,
                                          adversarial_weight=self.options.adversarial_weight)
         return losses
+
+    def classification_step(self, step: Any, source: Tensor, target: Tensor, rgb: Tensor) -> dict[str, Tensor]:
+        """Rebalanced cross-entropy on half-size ab, plus ``adversarial_weight`` * GAN on the decoded colour.
+
+        The critic sees (L, ab) at full size, the real ab passed through the same half-size round trip as
+        the prediction (so blur cannot give the fake away). The rebalancing weights are estimated on the
+        first step of a run (:meth:`estimate_rebalancing`) and kept in the generator's buffers.
+        """
+        from gantool.lib.abbins import annealed_mean, rebalanced_cross_entropy
+
+        head = step.raw_networks["generator"]
+        if not head.has_rebalancing:
+            head.set_rebalancing(self.estimate_rebalancing(rgb))
+        small = F.avg_pool2d(denormalize_ab(target), CLASSIFIER_DOWNSCALE)
+        with step.autocast():
+            logits = step.networks["generator"](source)
+        cross_entropy = rebalanced_cross_entropy(logits, small, head.bins, head.rebalance)
+        losses = {"ce": cross_entropy.detach()}
+        loss = cross_entropy
+        if self.options.adversarial_weight > 0:
+            size = tuple(source.shape[-2:])
+            fake = normalize_ab(F.interpolate(annealed_mean(logits, head.bins, self.options.temperature), size=size,
+                                              mode="bilinear", align_corners=False))
+            real = normalize_ab(F.interpolate(small, size=size, mode="bilinear", align_corners=False))
+            d_loss, _, _ = self.adversarial.update_critic(step, torch.cat([source, real], 1),
+                                                          torch.cat([source, fake], 1))
+            with step.autocast(), step.frozen("critic") as critic:
+                g_adversarial = self.adversarial.generator_via(critic, torch.cat([source, fake], 1),
+                                                               torch.cat([source, real], 1))
+            loss = loss + self.options.adversarial_weight * g_adversarial
+            losses.update(d=d_loss.detach(), g_gan=g_adversarial.detach())
+        step.update("generator", loss)
+        losses["g"] = loss.detach()
+        return losses
+
+    def estimate_rebalancing(self, fallback: Tensor) -> Tensor:
+        """Per-bin weights from up to ``rebalance_images`` training photos (evenly spaced, fixed crops).
+
+        Runs once per run, under a forked RNG seeded 0, so the training's random stream is untouched and a
+        rerun gets the same weights. Without a dataset (a task driven by hand), ``fallback``'s own pixels
+        are used.
+        """
+        from gantool.lib.abbins import bin_histogram, gamut_bins, rebalancing_weights
+
+        bins = gamut_bins()
+        counts = torch.zeros(len(bins), dtype=torch.float64)
+        dataset = getattr(self, "_dataset", None)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            if dataset is None:
+                photos = [fallback.float().cpu()]
+            else:
+                count = min(len(dataset), self.options.rebalance_images)
+                positions = torch.linspace(0, len(dataset) - 1, count).round().long().tolist()
+                photos = [dataset[i]["image"][None] for i in positions]
+            for photo in photos:
+                ab = F.avg_pool2d(rgb_to_lab(photo)[:, 1:], CLASSIFIER_DOWNSCALE)
+                counts += bin_histogram(ab, bins)
+        weights = rebalancing_weights(counts, bins, mix=self.options.rebalance_mix)
+        logger.info("colorize: rebalancing weights from %d photo(s), %d of %d bins seen; weights %.2f..%.2f",
+                    len(photos), int((counts > 0).sum()), len(bins), float(weights.min()), float(weights.max()))
+        return weights
 
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
         """Rows: the gray input, the colourised result, the original."""
         rgb = batch["image"].float()
         gray = rec601_gray(rgb)
         lightness = gray_lightness(gray)
-        ab = denormalize_ab(networks["generator"](normalize_l(lightness)).float())
-        return [gray.expand(-1, 3, -1, -1), transfer_chroma(ab, lightness), rgb]
+        return [gray.expand(-1, 3, -1, -1), transfer_chroma(self.decode(networks, normalize_l(lightness)), lightness),
+                rgb]
+
+    def decode(self, networks: dict[str, nn.Module], source: Tensor, temperature: float | None = None) -> Tensor:
+        """ab (Lab units) of the generator for normalised L of any size, at that size.
+
+        Classification decodes its half-size logits there and doubles the result bilinearly (then crops an
+        odd side), so the chroma stays registered with the lightness."""
+        generator = networks["generator"]
+        if not self.classifies:
+            return denormalize_ab(run_any_size(generator, source, 2**self.options.unet_depth).float())
+        from gantool.lib.abbins import annealed_mean
+
+        logits = run_any_size(generator, source, 2**self.options.unet_depth, downscale=CLASSIFIER_DOWNSCALE)
+        bins = getattr(generator, "bins", None)  # a wrapped (compiled) network: the same bins from the code
+        if bins is None:
+            from gantool.lib.abbins import gamut_bins
+
+            bins = gamut_bins()
+        half = annealed_mean(logits, bins, temperature or self.options.temperature)
+        ab = F.interpolate(half, scale_factor=CLASSIFIER_DOWNSCALE, mode="bilinear", align_corners=False)
+        return ab[..., :source.shape[-2], :source.shape[-1]]
 
     # --------------------------------------------------------------------------------------- inference
 
-    def chroma(self, networks: dict[str, nn.Module], lightness: Tensor, render_size: int | None = None) -> Tensor:
-        """ab (Lab units) predicted at the working size (default: the training one) for ``(B, 1, H, W)`` L."""
+    def chroma(self, networks: dict[str, nn.Module], lightness: Tensor, render_size: int | None = None,
+               temperature: float | None = None) -> Tensor:
+        """ab (Lab units) predicted at the working size (default: the training one) for ``(B, 1, H, W)`` L;
+        ``temperature``: the annealed mean's (classification; default the model's)."""
         size = working_size((lightness.shape[-2], lightness.shape[-1]), render_size or self.options.shorter_side)
         check_work_size(*size, what="the working size (--render-size)")  # before resizing to it
         small = lightness.float()
@@ -155,8 +267,7 @@ class Colorize(Task):
             antialias = torch.compiler.is_exporting() or size[0] < small.shape[-2]
             small = F.interpolate(small, size=size, mode="bilinear", align_corners=False,
                                   antialias=antialias).clamp_(0.0, 100.0)
-        out = run_any_size(networks["generator"], normalize_l(small), 2**self.options.unet_depth)
-        return denormalize_ab(out.float())
+        return self.decode(networks, normalize_l(small), temperature)
 
     def predict(self, networks: dict[str, nn.Module], image: Tensor, options: Any | None = None) -> Tensor:
         """Whole ``(B, 3, H, W)`` RGB (or ``(B, 1, H, W)`` gray) in [0, 1] to colour of the same size.
@@ -171,7 +282,9 @@ class Colorize(Task):
             logger.warning("colorize: a colour input was given; it is re-coloured from its lightness (its own "
                            "colours are replaced)")
         lightness = rgb_to_lab(image)[:, :1]
-        return transfer_chroma(self.chroma(networks, lightness, getattr(options, "render_size", None)), lightness)
+        chroma = self.chroma(networks, lightness, getattr(options, "render_size", None),
+                             getattr(options, "temperature", None))
+        return transfer_chroma(chroma, lightness)
 
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
                  context: EvalContext) -> EvalResult:
@@ -181,7 +294,13 @@ class Colorize(Task):
         return evaluate_photos(self, networks, data, options, context)
 
     def export_metadata(self) -> dict[str, str]:
-        """Colour space, value range and the architecture (L in, ab out)."""
-        return {**super().export_metadata(),
-                "gantool.architecture": "Lab " + self.options.describe_architecture(1, 2),
+        """Colour space, value range and the architecture (L in, ab out or ab-bin logits out)."""
+        if self.classifies:
+            from gantool.lib.abbins import gamut_bins
+
+            architecture = (f"Lab {self.options.describe_architecture(1, len(gamut_bins()))} (logits of ab bins at "
+                            f"half size, annealed mean T={self.options.temperature})")
+        else:
+            architecture = "Lab " + self.options.describe_architecture(1, 2)
+        return {**super().export_metadata(), "gantool.architecture": architecture,
                 "gantool.render_size": str(self.options.shorter_side)}

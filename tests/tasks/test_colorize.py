@@ -215,21 +215,23 @@ def test_colorize_verb_keeps_alpha_and_16_bit(tmp_path: Path) -> None:
 # -------------------------------------------------------------------------------------------------- eval
 
 
-def evaluate(model: Path, data: Path, *, render_size: int | None = None):
+def evaluate(model: Path, data: Path, *, render_size: int | None = None, inception: bool = True):
     """``gantool eval colorize`` through the engine, as the CLI runs it; the EvalResult."""
     from gantool.engine.evaluation import run_evaluation
     from gantool.plugin.common import EvalOptions
     from gantool_colorize.options import ColorizeEvalOptions
 
     return run_evaluation(spec=SPEC, model_path=model, options=EvalOptions(data=data, device="cpu"),
-                          task_options=ColorizeEvalOptions(render_size=render_size))
+                          task_options=ColorizeEvalOptions(render_size=render_size, inception=inception))
 
 
-def test_eval_scores_model_and_gray_baseline(tmp_path: Path) -> None:
+def test_eval_scores_model_and_gray_baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gantool.lib import inception
     from gantool.lib.metrics import MEAN_ROW, psnr
 
-    data = write_photos(tmp_path / "photos", count=2)
-    result = evaluate(tiny_model(tmp_path), data, render_size=32)
+    monkeypatch.setattr(inception, "inception_path", lambda: None)
+    data, model = write_photos(tmp_path / "photos", count=2), tiny_model(tmp_path)
+    result = evaluate(model, data, render_size=32)
     rows = result.rows
     assert [r.image for r in rows] == ["photo0", "photo1", MEAN_ROW]
     original = torch.from_numpy(read_image(data / "photo0.png").color).permute(2, 0, 1)[None]
@@ -238,8 +240,35 @@ def test_eval_scores_model_and_gray_baseline(tmp_path: Path) -> None:
     assert 0 < rows[0].gray_ssim <= 1 and 0 < rows[0].ssim <= 1
     assert rows[0].original_colorfulness > 10
     assert rows[2].psnr == pytest.approx((rows[0].psnr + rows[1].psnr) / 2)
-    share = 100 * rows[2].colorfulness / rows[2].original_colorfulness
-    assert list(result.notes) == [f"mean colourfulness: {share:.0f}% of the originals'"]
+    assert rows[0].colorfulness_ratio == pytest.approx(rows[0].colorfulness / rows[0].original_colorfulness)
+    assert rows[2].colorfulness_ratio == pytest.approx((rows[0].colorfulness_ratio + rows[1].colorfulness_ratio) / 2)
+    of_means = rows[2].colorfulness / rows[2].original_colorfulness
+    assert list(result.notes) == [f"colourfulness: mean of per-image ratios {rows[2].colorfulness_ratio:.2f}, ratio "
+                                  f"of means {of_means:.2f} ({100 * of_means:.0f}% of the originals')",
+                                  inception.HOW_TO_GET]  # no Inception file: FID/KID say how to get it
+    assert rows[2].fid is None and "fid" not in {c.name for c in result.columns}
+    assert list(evaluate(model, data, render_size=32, inception=False).notes) == result.notes[:1]
+
+
+def test_eval_adds_fid_and_kid_against_the_originals_next_to_the_gray_baseline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gantool.lib import inception
+
+    fake = tmp_path / "default_1.pt"
+    fake.write_bytes(b"not really a network")
+    monkeypatch.setattr(inception, "inception_path", lambda: fake)
+    monkeypatch.setattr(inception, "load_inception", lambda device: None)
+    monkeypatch.setattr(inception, "inception_features",  # a stand-in feature extractor: colour statistics
+                        lambda images, network: torch.cat([images.flatten(2).mean(2), images.flatten(2).std(2)],
+                                                          1).double().numpy())
+    data = write_photos(tmp_path / "photos", count=4)
+    result = evaluate(tiny_model(tmp_path), data, render_size=32)
+    *images, mean = result.rows
+    assert all(row.fid is None and row.gray_fid is None for row in images)
+    assert mean.fid is not None and mean.gray_fid is not None and mean.kid is not None and mean.gray_kid is not None
+    assert mean.gray_fid > 0 and mean.fid != mean.gray_fid
+    assert {"fid", "gray_fid", "kid", "gray_kid"} <= {c.name for c in result.columns}
+    assert any("FID and KID" in note for note in result.notes)
 
 
 def test_eval_command_shares_the_eval_group_with_superres(tmp_path: Path) -> None:
@@ -254,7 +283,8 @@ def test_eval_command_shares_the_eval_group_with_superres(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["image"] for r in rows] == ["photo0", "photo1", "mean"]
-    assert {"psnr", "ssim", "gray_psnr", "gray_ssim", "colorfulness", "original_colorfulness"} <= set(rows[0])
+    assert {"psnr", "ssim", "gray_psnr", "gray_ssim", "colorfulness", "original_colorfulness",
+            "colorfulness_ratio"} <= set(rows[0])
     table = CliRunner().invoke(app, ["eval", "colorize", "--data", str(data), "--model", str(tiny_model(tmp_path)),
                                      "--device", "cpu", "--render-size", "32"], env={"COLUMNS": "200"})
     assert table.exit_code == 0 and "of the originals'" in table.output

@@ -47,10 +47,15 @@ class UNet(nn.Module):
         dropout: Dropout probability in the ``dropout_blocks`` decoder blocks next to the innermost one
             (0.5 in the paper; 0 disables it). In eval mode it is off unless :func:`dropout_active` is used.
         dropout_blocks: How many decoder blocks get dropout (3 in the paper).
+        half_res_logits: Replace the last decoder block (transposed conv to full size, tanh) by a 1x1 conv at
+            half the input size with no activation: unbounded per-pixel logits at a quarter of the cost, for
+            classifier heads with many channels (colorize's ab bins). :func:`run_any_size` then needs
+            ``downscale=2``.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, *, width: int = 64, depth: int = 7,
-                 norm: str = "instance", dropout: float = 0.5, dropout_blocks: int = 3) -> None:
+                 norm: str = "instance", dropout: float = 0.5, dropout_blocks: int = 3,
+                 half_res_logits: bool = False) -> None:
         super().__init__()
         if not 1 <= depth <= MAX_DEPTH:
             raise ValueError(f"depth must be between 1 and {MAX_DEPTH}, got {depth}")
@@ -75,7 +80,9 @@ class UNet(nn.Module):
         self.up = nn.ModuleList()
         for level in reversed(range(depth)):
             source = channels[level] * (1 if level == innermost else 2)
-            if level == 0:
+            if level == 0 and half_res_logits:
+                layers = [nn.ReLU(), nn.Conv2d(source, out_channels, 1)]
+            elif level == 0:
                 layers = [nn.ReLU(), nn.ConvTranspose2d(source, out_channels, 4, 2, 1), nn.Tanh()]
             else:
                 layers = [nn.ReLU(), nn.ConvTranspose2d(source, channels[level - 1], 4, 2, 1, bias=bias),
@@ -113,8 +120,11 @@ class UNet(nn.Module):
         return run_any_size(self, image, self.multiple)
 
 
-def run_any_size(network: Callable[[Tensor], Tensor], image: Tensor, multiple: int) -> Tensor:
+def run_any_size(network: Callable[[Tensor], Tensor], image: Tensor, multiple: int, *, downscale: int = 1) -> Tensor:
     """Run ``network`` on an image of any size: pad right and bottom up to ``multiple``, then crop back.
+
+    ``downscale``: the network's output is this many times smaller than its input (2 for
+    ``UNet(half_res_logits=True)``); the crop keeps ``ceil(side / downscale)``.
 
     A function rather than only a method so that it also works on a wrapped network (``torch.compile``,
     DDP) whose class is no longer :class:`UNet`. Reflect padding where the image is large enough (no dark
@@ -126,7 +136,7 @@ def run_any_size(network: Callable[[Tensor], Tensor], image: Tensor, multiple: i
         return network(image)
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     padded = F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
-    return network(padded)[..., :height, :width]
+    return network(padded)[..., :(height + downscale - 1) // downscale, :(width + downscale - 1) // downscale]
 
 
 @contextlib.contextmanager
