@@ -18,11 +18,12 @@ Parts (``--parts``, comma-separated; default all):
   Kodak photos against one photo, each its own process; the ratio is folder peak / single peak.
 - ``precision``: the bundled ``superres-x4`` through the engine's processor, ``--precision fp32`` against
   the reduced one (``bf16`` on a CPU with AVX512-BF16/AMX): time on a 768x512 photo (the variants take
-  turns, medians) and Y-PSNR on Set5 x4 (8-bit output, border 4, HR cropped to the output), as ratios and differences.
+  turns, medians) and Y-PSNR on Set5 x4 (8-bit output, border 4, HR cropped to the output), as a ratio and a
+  difference.
 
 Every timed part alternates its variants and takes medians over ``--repeats``; on a shared machine the
-load average printed at the start and the end says how busy it was. Data: ``--data``, by default a
-``shared/data`` folder next to the repository (or next to its parent folder) (Kodak24 and Set5); see docs/speed.md for measured figures.
+load average printed at the start and the end says how busy it was. Data (Kodak24, Set5): ``--data``, by
+default a ``shared/data`` folder next to the repository or next to its parent. Figures: docs/speed.md.
 """
 
 from __future__ import annotations
