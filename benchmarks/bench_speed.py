@@ -138,20 +138,26 @@ def part_first(repeats: int) -> None:
     print(f"  wall     {median['wall']:6.2f} s")
 
 
-def part_folder(images: int) -> None:
+def part_folder(images: int, repeats: int) -> None:
     photos = sorted(KODAK.glob("*.png"))[:images]
+    singles, folders = [], []
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work, "in")
         folder.mkdir()
         for photo in photos:
             os.symlink(photo, folder / photo.name)
-        single = run_command(upscale_args(photos[0], Path(work, "one")))
-        many = run_command(upscale_args(folder, Path(work, "many")))
-    print(f"\n[folder] peak memory of gantool upscale, {len(photos)} Kodak photos against one (fresh processes)")
-    print(f"  one photo  {single['peak'] / 2**30:6.2f} GiB   {single['wall']:6.1f} s")
-    print(f"  folder     {many['peak'] / 2**30:6.2f} GiB   {many['wall']:6.1f} s "
-          f"({many['wall'] / len(photos):.2f} s per photo)")
-    print(f"  ratio      {many['peak'] / single['peak']:6.2f} (folder peak / single peak)")
+        for _ in range(repeats):  # taking turns
+            singles.append(run_command(upscale_args(photos[0], Path(work, "one"))))
+            folders.append(run_command(upscale_args(folder, Path(work, "many"))))
+    single = statistics.median(r["peak"] for r in singles)
+    many = statistics.median(r["peak"] for r in folders)
+    wall = statistics.median(r["wall"] for r in folders)
+    print(f"\n[folder] peak memory (ru_maxrss) of gantool upscale, {len(photos)} Kodak photos against one, "
+          f"fresh processes taking turns, median of {repeats}")
+    runs = ", ".join(f"{r['peak'] / 2**30:.2f}" for r in singles + folders)
+    print(f"  one photo  {single / 2**30:6.2f} GiB")
+    print(f"  folder     {many / 2**30:6.2f} GiB   {wall / len(photos):.2f} s per photo")
+    print(f"  ratio      {many / single:6.2f} (folder peak / single peak; all runs, singles first: {runs} GiB)")
 
 
 def part_precision(precision: str, repeats: int) -> None:
@@ -222,7 +228,7 @@ def main() -> None:
         elif part == "first":
             part_first(args.repeats)
         elif part == "folder":
-            part_folder(args.images)
+            part_folder(args.images, max(1, min(args.repeats, 3)))
         elif part == "precision":
             part_precision(args.precision, args.repeats)
         else:
