@@ -19,7 +19,7 @@ Parts (``--parts``, comma-separated; default all):
 - ``precision``: the bundled ``superres-x4`` through the engine's processor, ``--precision fp32`` against
   the reduced one (``bf16`` on a CPU with AVX512-BF16/AMX): time on a 768x512 photo (the variants take
   turns, medians) and Y-PSNR on Set5 x4 (8-bit output, border 4, HR cropped to the output), as a ratio and a
-  difference.
+  difference. ``--with-compile`` also times the reduced precision under ``--compile`` (after its first image).
 
 Every timed part alternates its variants and takes medians over ``--repeats``; on a shared machine the
 load average printed at the start and the end says how busy it was. Data (Kodak24, Set5): ``--data``, by
@@ -160,7 +160,7 @@ def part_folder(images: int, repeats: int) -> None:
     print(f"  ratio      {many / single:6.2f} (folder peak / single peak; all runs, singles first: {runs} GiB)")
 
 
-def part_precision(precision: str, repeats: int) -> None:
+def part_precision(precision: str, repeats: int, with_compile: bool = False) -> None:
     import numpy as np
     import torch
 
@@ -176,16 +176,19 @@ def part_precision(precision: str, repeats: int) -> None:
     path = find_model_file("superres-x4")
     assert path is not None, "bundled superres-x4 not found"
     processors = {}
-    for name in ("fp32", precision):
-        runtime = Runtime.from_options(argparse.Namespace(device="cpu", precision=name, compile=False),
-                                       distributed=False)
+    for name in ("fp32", precision, *([f"{precision}+compile"] if with_compile else [])):
+        runtime = Runtime.from_options(argparse.Namespace(device="cpu", precision=name.split("+")[0],
+                                                          compile=name.endswith("+compile")), distributed=False)
         model = load_model(path, spec)
         processors[name] = make_processor(model.task, prepare_networks(model.networks, runtime), None,
                                           scale=model.scale, tile=0, overlap=16, runtime=runtime)
     photo = read_image(KODAK / "kodim01.png")
     times: dict[str, list[float]] = {name: [] for name in processors}
-    for run in processors.values():
-        run(photo)  # warm-up
+    for name, run in processors.items():
+        start = time.perf_counter()
+        run(photo)  # warm-up (and compilation)
+        if name.endswith("+compile"):
+            print(f"  ({name}: the first image took {time.perf_counter() - start:.1f} s, compiling)")
     for _ in range(repeats):
         for name, run in processors.items():
             start = time.perf_counter()
@@ -196,6 +199,8 @@ def part_precision(precision: str, repeats: int) -> None:
         lr = read_image(SET5 / "LR_bicubic" / "X4" / hr_path.name)
         hr = read_image(hr_path).rgb()
         for name, run in processors.items():
+            if name.endswith("+compile"):
+                continue  # bf16's numbers; each new Set5 size would recompile
             sr = np.round(run(Image(lr.rgb())).color.clip(0, 1) * 255) / 255  # the 8-bit file a user gets
             sr_t = torch.from_numpy(np.ascontiguousarray(sr)).permute(2, 0, 1)[None]
             hr_t = torch.from_numpy(np.ascontiguousarray(hr[: sr.shape[0], : sr.shape[1]])).permute(2, 0, 1)[None]
@@ -207,6 +212,10 @@ def part_precision(precision: str, repeats: int) -> None:
           f"speed-up {fp32_time / low_time:.2f}x (median of {repeats}, alternating)")
     print(f"  Set5 x4 Y-PSNR   fp32 {fp32_psnr:.3f} dB   {precision} {low_psnr:.3f} dB   "
           f"difference {low_psnr - fp32_psnr:+.3f} dB (target: 2x at no more than 0.05 dB loss)")
+    if with_compile:
+        compiled = statistics.median(times[f"{precision}+compile"])
+        print(f"  with --compile   {precision} {compiled:.3f} s   speed-up {fp32_time / compiled:.2f}x against fp32 "
+              "(after the first image)")
 
 
 def main() -> None:
@@ -215,6 +224,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--images", type=int, default=8, help="photos in the folder run (default 8)")
     parser.add_argument("--precision", default="bf16", help="the reduced precision compared with fp32")
+    parser.add_argument("--with-compile", action="store_true", help="also time the reduced precision with --compile")
     parser.add_argument("--data", type=Path, default=DATA, help="folder holding photos/Kodak24 and sr/Set5")
     args = parser.parse_args()
     global KODAK, SET5
@@ -230,7 +240,7 @@ def main() -> None:
         elif part == "folder":
             part_folder(args.images, max(1, min(args.repeats, 3)))
         elif part == "precision":
-            part_precision(args.precision, args.repeats)
+            part_precision(args.precision, args.repeats, args.with_compile)
         else:
             raise SystemExit(f"unknown part {part!r}; choose from tile, first, folder, precision")
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
