@@ -35,6 +35,7 @@ _AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 _allocator_tuned = False
 
 
@@ -44,7 +45,10 @@ def tune_cpu_allocator(threshold_bytes: int = 1 << 30) -> bool:
     glibc serves blocks above a (dynamic) threshold with ``mmap`` and unmaps them on free, and trims the
     heap top on every free. Conv activations are exactly that size, so a CPU forward pass spent ~25% of
     its time in the kernel (page faults and ``munmap``) when measured. Raising both thresholds keeps the
-    memory in the heap for reuse. Safe to call more than once; a no-op (returning False) off glibc.
+    memory in the heap for reuse. One arena for all threads, too: with memory kept, each thread's own
+    arena (decode workers, the writer) held its freed image buffers apart from the others, and a folder
+    of x4 upscales peaked at 1.53-1.69 GiB against 1.27-1.35 GiB with one arena, at the same speed.
+    Safe to call more than once; a no-op (returning False) off glibc.
     """
     global _allocator_tuned
     if _allocator_tuned:
@@ -55,6 +59,7 @@ def tune_cpu_allocator(threshold_bytes: int = 1 << 30) -> bool:
         libc = ctypes.CDLL("libc.so.6")
         ok = bool(libc.mallopt(_M_MMAP_THRESHOLD, ctypes.c_int(threshold_bytes)))
         ok = bool(libc.mallopt(_M_TRIM_THRESHOLD, ctypes.c_int(min(2 * threshold_bytes, 2**31 - 1)))) and ok
+        ok = bool(libc.mallopt(_M_ARENA_MAX, ctypes.c_int(1))) and ok  # threads created later share the arena
     except (OSError, AttributeError):
         return False
     _allocator_tuned = ok
