@@ -6,7 +6,6 @@ hand over to :mod:`gantool.cli.launch`, which imports the engine only when a com
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -188,25 +187,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         report_warning(problem)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        try:
-            code = app(args=args, prog_name="gantool", standalone_mode=False)
-        except typer.TyperException as error:  # usage errors from the parser: one line, exit 2
-            message = error.format_message() if hasattr(error, "format_message") else str(error)
-            if type(error).__name__ == "NoArgsIsHelpError":
-                context = getattr(error, "ctx", None)
-                typer.echo(context.get_help() if context is not None else message)
-                sys.exit(2)
-            blocked = [info.name for info in system.plugins if info.status == "blocked"]
-            if message.startswith("No such command") and blocked:
-                message += f" Disabled plugins: {', '.join(blocked)}."
-            report_error(f"{message} (see `gantool --help`)")
-            sys.exit(getattr(error, "exit_code", 2))
-        except typer.Abort:
-            report_error("aborted")
-            sys.exit(1)
-        sys.exit(code if isinstance(code, int) else 0)
-    finally:
-        if argv is None:  # the process is ending (not a test calling main): make the exit quick
-            # What is left are mostly torch's module objects: frozen, the interpreter's shutdown collections
-            # skip them (exit after a torch command: 0.9 s -> 0.2 s measured; objects are still freed).
-            gc.freeze()
+        code = app(args=args, prog_name="gantool", standalone_mode=False)
+    except typer.TyperException as error:  # usage errors from the parser: one line, exit 2
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            context = getattr(error, "ctx", None)
+            typer.echo(context.get_help() if context is not None else message)
+            sys.exit(2)
+        blocked = [info.name for info in system.plugins if info.status == "blocked"]
+        if message.startswith("No such command") and blocked:
+            message += f" Disabled plugins: {', '.join(blocked)}."
+        report_error(f"{message} (see `gantool --help`)")
+        sys.exit(getattr(error, "exit_code", 2))
+    except typer.Abort:
+        report_error("aborted")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

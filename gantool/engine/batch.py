@@ -130,9 +130,9 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
     ``workers`` threads decode ahead (0: decode on the main thread), ``process`` runs on the calling
     thread, and one writer thread encodes and writes atomically. Memory stays bounded in bytes: decoded
     items wait for compute while they hold under ``queue_bytes`` (and at most ``workers + 1`` of them),
-    and results queued for or in the writer hold under ``queue_bytes`` (one item always passes). On Ctrl-C (or SIGTERM)
-    the write in progress finishes, queued results are dropped, the journal is closed, the summary is
-    printed and ``KeyboardInterrupt`` propagates; rerunning resumes.
+    and results queued for or in the writer hold under ``queue_bytes`` (one item always passes). On
+    Ctrl-C (or SIGTERM) the write in progress finishes, queued results are dropped, the journal is closed,
+    the summary is printed and ``KeyboardInterrupt`` propagates; rerunning resumes.
 
     Args:
         items: From :func:`collect_inputs`.

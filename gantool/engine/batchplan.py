@@ -243,9 +243,10 @@ def select_shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
 
 
 #: Bytes of decoded inputs waiting for compute, and (separately) of results queued for or in the writer.
-#: Counted in items, a folder of x4 upscales held up to four 75 MB results at once (34% above a single
-#: image's peak); one item always passes, however large, so no image is refused for its size here.
+#: Counted in items, a folder of x4 upscales could hold four 75 MB float results at once; one item always
+#: passes, however large, so no image is refused for its size here.
 QUEUE_BYTES = 64 * 2**20
+
 
 def item_bytes(image: Image, companions: dict[str, Image] | None = None) -> int:
     """Memory held by a decoded or finished item: its pixels, alpha and companion images."""
