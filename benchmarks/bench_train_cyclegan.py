@@ -211,7 +211,12 @@ def gantool_worker(size: int, blocks: int, warmup: int, iterations: int, work: P
 def start(kind: str, args: argparse.Namespace, work: Path) -> subprocess.Popen:
     command = [sys.executable, __file__, "--worker", kind, "--size", str(args.size), "--blocks", str(args.blocks),
                "--warmup", str(args.warmup), "--iterations", str(args.iterations), "--work", str(work)]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    # Their temporary files go inside ``work`` too: importing torch._dynamo (the reference's optimizer does)
+    # makes $TMPDIR/torchinductor_<user>, and the gantool worker's os._exit skips any atexit clean-up.
+    temporary = work / "tmp"
+    temporary.mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(temporary)}
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
     line = process.stdout.readline().strip()  # type: ignore[union-attr]
     if line != "ready":
         raise SystemExit(f"{kind} worker failed to start (said {line!r}); run it alone to see why")

@@ -55,9 +55,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gantool.engine.batchplan import (
+    QUEUE_BYTES,
     BatchPlan,
+    ByteBudget,
     InputItem,
     Job,
+    item_bytes,
     path_key,
     plan_outputs,
     resolve_shard,
@@ -129,14 +132,15 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
               workers: int = 2, read: Callable[[Path], Image] | None = None,
               write: Callable[..., Any] | None = None, console: Console | None = None,
               progress: bool = True, description: str = "Processing",
-              resizable: Collection[str] = ()) -> BatchResult:
+              resizable: Collection[str] = (), queue_bytes: int = QUEUE_BYTES) -> BatchResult:
     """Run ``process`` over every input and write the outputs; never stops for one bad file.
 
     ``workers`` threads decode ahead (0: decode on the main thread), ``process`` runs on the calling
-    thread, and one writer thread encodes and writes atomically. At most ``workers + 1`` decoded images
-    wait for compute and 2 results wait for the writer, so memory stays bounded. On Ctrl-C (or SIGTERM)
-    the write in progress finishes, queued results are dropped, the journal is closed, the summary is
-    printed and ``KeyboardInterrupt`` propagates; rerunning resumes.
+    thread, and one writer thread encodes and writes atomically. Memory stays bounded in bytes: decoded
+    items wait for compute while they hold under ``queue_bytes`` (and at most ``workers + 1`` of them),
+    and results queued for or in the writer hold under ``queue_bytes`` (one item always passes). On
+    Ctrl-C (or SIGTERM) the write in progress finishes, queued results are dropped, the journal is closed,
+    the summary is printed and ``KeyboardInterrupt`` propagates; rerunning resumes.
 
     Args:
         items: From :func:`collect_inputs`.
@@ -149,6 +153,7 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
         progress: Show a progress bar.
         description: Label of the progress bar.
         resizable: Companion input names resized (nearest) to their image when sizes differ, not refused.
+        queue_bytes: The byte bound of each of the two queues (:data:`~gantool.engine.batchplan.QUEUE_BYTES`).
 
     Returns:
         A :class:`BatchResult`; call ``raise_if_failed()`` to turn failures into a non-zero exit.
@@ -172,12 +177,13 @@ def run_batch(items: Sequence[InputItem], process: Callable[..., Image], plan: B
     if plan.output is not None:
         lock.enter_context(exclusive_run(plan.output, shard))
     with lock:
-        return _run_jobs(jobs, process, plan, read, write, workers, console, progress, description, resizable)
+        return _run_jobs(jobs, process, plan, read, write, workers, console, progress, description, resizable,
+                         queue_bytes)
 
 
 def _run_jobs(jobs: list[Job], process: Callable[..., Image], plan: BatchPlan, read: Callable[[Path], Image],
               write: Callable[..., Any], workers: int, console: Console, progress: bool,
-              description: str, resizable: Collection[str]) -> BatchResult:
+              description: str, resizable: Collection[str], queue_bytes: int = QUEUE_BYTES) -> BatchResult:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -204,7 +210,7 @@ def _run_jobs(jobs: list[Job], process: Callable[..., Image], plan: BatchPlan, r
     run.advance = lambda: bar.advance(task_id)
     try:
         with bar, _sigterm_as_interrupt():
-            _pipeline(todo, process, _Reader(read, todo, resizable), write, plan.quality, workers, run)
+            _pipeline(todo, process, _Reader(read, todo, resizable), write, plan.quality, workers, run, queue_bytes)
     except KeyboardInterrupt:
         run.result.interrupted = True
         raise
@@ -287,19 +293,38 @@ class _Reader:
         return cached
 
 
+Decoded = tuple["Image", dict[str, "Image"]]  # what a decode worker returns: an image and its companions
+
+
+def _waiting_bytes(pending: deque[tuple[Job, cf.Future[Decoded] | None]], typical: int) -> int:
+    """Bytes of the decodes ahead: measured for finished ones, ``typical`` (the last item's) for the rest."""
+    total = 0
+    for _, future in pending:
+        if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+            total += item_bytes(*future.result())
+        else:
+            total += typical
+    return total
+
+
 def _pipeline(todo: list[Job], process: Callable[..., Image], read: _Reader,
-              write: Callable[..., Any], quality: int, workers: int, run: _Run) -> None:
-    results: queue.Queue[tuple[Job, Image] | None] = queue.Queue(maxsize=2)
+              write: Callable[..., Any], quality: int, workers: int, run: _Run,
+              queue_bytes: int = QUEUE_BYTES) -> None:
+    results: queue.Queue[tuple[Job, Image, int] | None] = queue.Queue()
+    budget = ByteBudget(queue_bytes)  # results queued for, or in, the writer
     stop = threading.Event()
-    writer = threading.Thread(target=_write_loop, args=(results, write, quality, run, stop),
+    writer = threading.Thread(target=_write_loop, args=(results, write, quality, run, stop, budget),
                               name="gantool-writer")
     writer.start()
     pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gantool-decode") if workers else None
-    pending: deque[tuple[Job, cf.Future[tuple[Image, dict[str, Image]]] | None]] = deque()
+    pending: deque[tuple[Job, cf.Future[Decoded] | None]] = deque()
     upcoming = iter(todo)
+    typical = queue_bytes  # the estimate for decodes still running: the last decoded item's bytes
     try:
         while True:
-            while pool is not None and len(pending) <= workers and (job := next(upcoming, None)):
+            while (pool is not None and len(pending) <= workers
+                   and (not pending or _waiting_bytes(pending, typical) + typical <= queue_bytes)
+                   and (job := next(upcoming, None))):
                 pending.append((job, pool.submit(read, job)))
             if pool is None and (job := next(upcoming, None)):
                 pending.append((job, None))
@@ -308,11 +333,16 @@ def _pipeline(todo: list[Job], process: Callable[..., Image], read: _Reader,
             job, future = pending.popleft()
             try:
                 image, companions = read(job) if future is None else future.result()
+                typical = item_bytes(image, companions)
                 output = process(image, companions) if job.item.companions else process(image)
             except Exception as err:  # one bad file (or one failing computation) never stops the rest
                 run.finish(job, "failed", one_line(err), advance=True)
                 continue
-            results.put((job, output))
+            del image, companions  # the input is not held while waiting for the writer
+            size = item_bytes(output)
+            budget.acquire(size)
+            results.put((job, output, size))
+            del output
     except BaseException:
         stop.set()  # the writer finishes the file in hand and drops the queued ones
         raise
@@ -324,17 +354,21 @@ def _pipeline(todo: list[Job], process: Callable[..., Image], read: _Reader,
 
 
 def _write_loop(results: queue.Queue, write: Callable[..., Any], quality: int, run: _Run,
-                stop: threading.Event) -> None:
+                stop: threading.Event, budget: ByteBudget | None = None) -> None:
     while (entry := results.get()) is not None:
-        if stop.is_set():
-            continue
-        job, image = entry
+        job, image, size = entry
         try:
+            if stop.is_set():
+                continue
             write(job.output, image, bit_depth=image.bit_depth, quality=quality, protect=job.item.all_paths())
         except Exception as err:
             run.finish(job, "failed", one_line(err), advance=True)
         else:
             run.finish(job, "done", advance=True)
+        finally:
+            del image, entry
+            if budget is not None:
+                budget.release(size)
 
 
 @contextlib.contextmanager

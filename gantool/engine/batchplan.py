@@ -12,12 +12,16 @@ from __future__ import annotations
 import glob
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gantool.errors import InputError, OutputError, UsageError
+
+if TYPE_CHECKING:
+    from gantool.image.io import Image
 
 _GLOB_CHARS = re.compile(r"[*?[]")
 
@@ -263,3 +267,38 @@ def resolve_shard(shard: str | None, env: Mapping[str, str] | None = None) -> tu
 def select_shard(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
     """Items index, index+N, index+2N ... (1-based) of the sorted list: every item in exactly one shard."""
     return list(jobs[index - 1 :: count])
+
+
+#: Bytes of decoded inputs waiting for compute, and (separately) of results queued for or in the writer.
+#: Counted in items, a folder of x4 upscales could hold four 75 MB float results at once; one item always
+#: passes, however large, so no image is refused for its size here.
+QUEUE_BYTES = 64 * 2**20
+
+
+def item_bytes(image: Image, companions: dict[str, Image] | None = None) -> int:
+    """Memory held by a decoded or finished item: its pixels, alpha and companion images."""
+    total = 0
+    for each in (image, *(companions or {}).values()):
+        total += each.color.nbytes + (each.alpha.nbytes if each.alpha is not None else 0)
+    return total
+
+
+class ByteBudget:
+    """A gate counted in bytes: ``acquire(n)`` waits while others hold bytes and ``n`` more would pass the
+    limit. Whatever its size, an item passes when nothing is held, so the pipeline always moves."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.held, self.peak = limit, 0, 0
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> None:
+        with self._changed:
+            while self.held > 0 and self.held + size > self.limit:
+                self._changed.wait(0.2)  # a timeout keeps Ctrl-C prompt on the main thread
+            self.held += size
+            self.peak = max(self.peak, self.held)
+
+    def release(self, size: int) -> None:
+        with self._changed:
+            self.held -= size
+            self._changed.notify_all()

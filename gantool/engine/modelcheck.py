@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from gantool.errors import CheckpointError, few
 from gantool.weights import tensor_shapes
@@ -28,7 +29,7 @@ def check_shapes_before_building(path: Path, task: Task, names: Sequence[str]) -
     built on the meta device is checked later, against the real networks, as before."""
     stored = tensor_shapes(path)
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _SkipMetaFills():
             built = task.build_inference_networks()
     except Exception:  # noqa: BLE001 - e.g. a network that computes something at init; the real build checks
         return
@@ -48,3 +49,23 @@ def check_shapes_before_building(path: Path, task: Task, names: Sequence[str]) -
             if found[key] != shape:
                 raise CheckpointError(f"model '{path}': {name}.{key} has shape {found[key]}, but the options in "
                                       f"the file describe {shape}; the file is damaged or was edited")
+
+
+#: In-place ops that only change values (init schemes, fills, scaling): meaningless on the meta device.
+_VALUE_FILLS = frozenset({"normal_", "uniform_", "zero_", "fill_", "copy_", "mul_", "add_", "sub_", "div_", "clamp_",
+                          "erfinv_", "exponential_", "random_", "bernoulli_", "log_normal_", "cauchy_", "geometric_"})
+
+
+class _SkipMetaFills(TorchFunctionMode):
+    """Skip value-only in-place ops on meta tensors while networks are built for the shape check.
+
+    Their meta kernels are Python decompositions, and the first one imports ``torch._dynamo``: 1.7 s of a
+    one-image command's start, for values that a meta tensor does not have. Shapes are unaffected.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor")  # nn.init functions pass it by keyword
+        if getattr(func, "__name__", "") in _VALUE_FILLS and isinstance(target, torch.Tensor) and target.is_meta:
+            return target
+        return func(*args, **kwargs)

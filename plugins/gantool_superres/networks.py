@@ -60,14 +60,18 @@ class BicubicPhases(nn.Module):
     def __init__(self, scale: int, channels: int = 3) -> None:
         super().__init__()
         self.scale, self.channels = scale, channels
-        taps = torch.zeros(scale, 5, dtype=torch.float64)  # per output phase, weights on input offsets -2..2
+        taps = [[0.0] * 5 for _ in range(scale)]  # per output phase, weights on input offsets -2..2
         for phase in range(scale):
             position = (phase + 0.5) / scale - 0.5  # source coordinate of this phase relative to its pixel
-            base = math.floor(position)  # plain Python: the network also builds on the meta device
+            base = math.floor(position)
             for offset in range(base - 1, base + 3):
-                taps[phase, offset + 2] = _cubic(position - offset)
-        kernel = torch.einsum("iy,jx->ijyx", taps, taps).reshape(scale * scale, 1, 5, 5)
-        self.register_buffer("weight", kernel.repeat(channels, 1, 1, 1).float(), persistent=False)
+                taps[phase][offset + 2] = _cubic(position - offset)
+        # Plain Python, then one factory call: the network is also built on the meta device (the model
+        # check), where tensor ops such as einsum or repeat go through decompositions that import
+        # torch._dynamo, 1.7 s of a one-image command's start.
+        kernel = [[[[taps[i][y] * taps[j][x] for x in range(5)] for y in range(5)]]
+                  for i in range(scale) for j in range(scale)]
+        self.register_buffer("weight", torch.tensor(kernel * channels, dtype=torch.float32), persistent=False)
 
     def forward(self, image: Tensor) -> Tensor:
         padded = F.pad(image, (2, 2, 2, 2), mode="replicate")

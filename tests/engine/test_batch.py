@@ -295,6 +295,69 @@ def test_threads_decode_compute_and_write_where_designed(tmp_path: Path, folder:
     assert len(result.done) == 3
 
 
+@pytest.mark.parametrize("queue_bytes", [1, 10**9], ids=["tight", "loose"])
+def test_queues_are_bounded_by_bytes_not_count(tmp_path: Path, queue_bytes: int) -> None:
+    """Results alive between compute and the end of their write, and decoded inputs waiting for compute,
+    stay within the byte budget (one item always passes); a loose budget lets the usual count bound rule."""
+    src = tmp_path / "in"
+    for i in range(6):
+        make_image(src / f"{i}.png", seed=i, size=(16, 16))
+    lock = threading.Lock()
+    live = {"results": 0, "decoded": 0}
+    peak = {"results": 0, "decoded": 0}
+
+    def change(name: str, delta: int) -> None:
+        with lock:
+            live[name] += delta
+            peak[name] = max(peak[name], live[name])
+
+    def read(path: Path) -> Image:
+        image = read_image(path)
+        change("decoded", 1)
+        return image
+
+    def process(image: Image) -> Image:
+        change("decoded", -1)
+        time.sleep(0.02)
+        change("results", 1)
+        return Image(np.repeat(np.repeat(1.0 - image.color, 4, 0), 4, 1))  # a x4 result: 16x the input
+
+    def write(path: Path, image: Image, **kwargs: object) -> None:
+        time.sleep(0.1)  # a slow encoder: results pile up unless the queue stops them
+        write_image(path, image, **kwargs)
+        change("results", -1)
+
+    result, _ = run(collect_inputs([src]), BatchPlan(output=tmp_path / "out"), process, workers=2, read=read,
+                    write=write, queue_bytes=queue_bytes)
+    assert len(result.done) == 6
+    if queue_bytes == 1:  # every item is over budget: one in the writer and at most one finished, waiting
+        assert peak["results"] <= 2 and peak["decoded"] <= 2
+    else:
+        assert peak["results"] >= 3  # without the byte bound results do queue up (the test can tell)
+
+
+def test_byte_budget_lets_one_item_through_and_waits_for_release() -> None:
+    from gantool.engine.batchplan import ByteBudget, item_bytes
+
+    budget = ByteBudget(100)
+    budget.acquire(500)  # larger than the limit, but nothing is held: it passes
+    entered = threading.Event()
+
+    def second() -> None:
+        budget.acquire(10)
+        entered.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not entered.wait(0.3)  # 500 + 10 > 100 while the first is held
+    budget.release(500)
+    assert entered.wait(2)
+    thread.join()
+    assert budget.held == 10 and budget.peak == 500
+    image = Image(np.zeros((4, 5, 3), np.float32), np.ones((4, 5, 1), np.float32))
+    assert item_bytes(image, {"mask": Image(np.zeros((4, 5, 1), np.float32))}) == 4 * 5 * (3 + 1 + 1) * 4
+
+
 # ---------------------------------------------------------------------------------- interruption
 
 

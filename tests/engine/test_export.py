@@ -91,3 +91,27 @@ def test_export_is_atomic_and_adds_suffix(tmp_path: Path) -> None:
 
 def test_check_task_helper_passes_for_the_toy(tmp_path: Path) -> None:
     check_task(TOY_SPEC, tmp_path, tmp_path / "run", ToyTrainOptions())
+
+
+def test_shape_check_on_meta_skips_init_values_and_keeps_shapes() -> None:
+    """The model check builds networks on the meta device; value-only init (kaiming_normal_, mul_, zero_)
+    is skipped there, since the first such op would import torch._dynamo (seconds of a command's start)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, torch
+from torch import nn
+from gantool.engine.modelcheck import _SkipMetaFills
+with torch.device("meta"), _SkipMetaFills():
+    conv = nn.Conv2d(3, 8, 3)
+    nn.init.kaiming_normal_(conv.weight)
+    nn.init.normal_(conv.weight, 0.0, 0.02)
+    conv.weight.data.mul_(0.1)
+    conv.bias.data.zero_()
+    flat = conv.weight.flatten(1)
+assert conv.weight.is_meta and tuple(conv.weight.shape) == (8, 3, 3, 3) and tuple(flat.shape) == (8, 27)
+assert "torch._dynamo" not in sys.modules, "meta-device init imported torch._dynamo"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-800:]

@@ -6,6 +6,7 @@ import math
 import os
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -28,13 +29,47 @@ def cpu_runtime() -> Runtime:
 # ---------------------------------------------------------------------------------------------- runtime
 
 
-def test_cpu_is_fp32_only() -> None:
+def test_cpu_is_fp32_unless_bf16_is_asked_for_and_native(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_precision("auto", CPU) == "fp32"
+    monkeypatch.setenv("GANTOOL_CPU_BF16", "0")  # a CPU without AVX512-BF16/AMX
     for precision in ("bf16", "fp16"):
-        with pytest.raises(UsageError, match=f"--precision {precision} is not available on the CPU.*fp32"):
+        with pytest.raises(UsageError, match=f"--precision {precision} is not available on .*fp32") as caught:
             resolve_precision(precision, CPU)
+        assert "\n" not in str(caught.value)
+    monkeypatch.setenv("GANTOOL_CPU_BF16", "1")
+    assert resolve_precision("bf16", CPU) == "bf16" and resolve_precision("auto", CPU) == "fp32"
+    with pytest.raises(UsageError, match="fp16 is not available on the CPU"):
+        resolve_precision("fp16", CPU)
     with pytest.raises(UsageError, match="not one of"):
         resolve_precision("fp8", CPU)
+
+
+def test_cpu_bf16_inference_is_close_to_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The opt-in CPU bf16 path: autocast in the processor, float32 out, and within bf16 rounding of fp32."""
+    from gantool.engine.processor import make_processor, prepare_networks
+    from gantool.image.io import Image
+
+    monkeypatch.setenv("GANTOOL_CPU_BF16", "1")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.PReLU(8), nn.Conv2d(8, 3, 3, padding=1)).eval()
+
+    class Identityish:
+        def predict(self, networks, x, options):  # noqa: ANN001, ANN201
+            return x + 0.1 * networks["g"](x)
+
+    image = Image(np.random.default_rng(0).random((37, 45, 3), dtype=np.float32))
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        runtime = Runtime.from_options(SimpleNamespace(device="cpu", precision=precision, compile=False))
+        assert runtime.precision == precision
+        networks = prepare_networks({"g": net}, runtime)
+        for tile in (0, 16):  # whole image and tiled (with a dynamic last tile)
+            process = make_processor(Identityish(), networks, None, scale=1, tile=tile, overlap=4, runtime=runtime)
+            outputs[precision, tile] = process(image).color
+    for tile in (0, 16):
+        assert outputs["bf16", tile].dtype == np.float32
+        gap = np.abs(outputs["bf16", tile] - outputs["fp32", tile])
+        assert 0 < gap.max() < 0.01  # bf16 did run (not bit-identical), and stays within its rounding
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")

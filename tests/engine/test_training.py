@@ -61,6 +61,43 @@ def test_resume_is_exact(tmp_path: Path, workers: int) -> None:
                         load_file(tmp_path / "split" / "model.safetensors"))
 
 
+def test_checkpoint_holds_what_exact_resume_needs_and_no_more(tmp_path: Path) -> None:
+    """Weights, Adam's two moments per trainable weight, EMA shadows of the inference networks only, all in
+    float32 (no float64, no duplicates): the size of a checkpoint is set by the networks, not the run length."""
+    trainer = train(tmp_path / "run", steps=2)
+    checkpoint = ckpt.load_checkpoint(tmp_path / "run" / "step-000002")
+    params = {name: sum(p.numel() for p in net.parameters()) for name, net in trainer.networks.items()}
+    trainable = sum(p.numel() for net in trainer.networks.values() for p in net.parameters() if p.requires_grad)
+    assert checkpoint.ema is not None and set(checkpoint.ema) == set(trainer.inference_names)
+    floats: list[torch.Tensor] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            floats.extend([value] if value.is_floating_point() else [])
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+
+    collect(checkpoint.state)
+    assert all(t.dtype == torch.float32 for t in floats), {t.dtype for t in floats}
+    moments = 0
+    for optimizer in checkpoint.state["optimizers"].values():
+        for per_param in optimizer["state"].values():
+            assert set(per_param) <= {"step", "exp_avg", "exp_avg_sq"}, set(per_param)
+            moments += per_param["exp_avg"].numel() + per_param["exp_avg_sq"].numel()
+    assert moments == 2 * trainable  # each trainable weight once, in one optimizer
+    stored = {name: sum(t.numel() for t in state.values()) for name, state in checkpoint.networks.items()}
+    assert stored == params  # the networks once (this toy has no buffers)
+    shadows = sum(t.numel() for state in checkpoint.ema.values() for t in state.values())
+    assert shadows == sum(params[name] for name in trainer.inference_names)
+    tensor_bytes = 4 * (sum(params.values()) + shadows) + sum(t.numel() * 4 for t in floats)
+    on_disk = sum(f.stat().st_size for f in (tmp_path / "run" / "step-000002").iterdir())
+    assert on_disk < tensor_bytes + 64 * 1024  # headers, meta.json, RNG states and pickling: small
+
+
 def test_data_does_not_depend_on_workers(tmp_path: Path) -> None:
     a = losses_by_step(train(tmp_path / "a", steps=3, num_workers=0).run_dir)
     b = losses_by_step(train(tmp_path / "b", steps=3, num_workers=2).run_dir)
