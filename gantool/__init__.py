@@ -35,7 +35,7 @@ from gantool.errors import (
 from gantool.plugin.evaluation import EvalColumn, EvalContext, EvalResult
 from gantool.plugin.hookspecs import hookimpl
 from gantool.plugin.options import flag
-from gantool.plugin.spec import InputSpec, TaskSpec
+from gantool.plugin.spec import InputSpec, TaskSpec, WeightsLayout
 from gantool.plugin.task import SampleRequest, Task
 
 __version__ = "0.1.0"
@@ -58,6 +58,7 @@ __all__ = [
     "TaskSpec",
     "TrainingError",
     "UsageError",
+    "WeightsLayout",
     "__version__",
     "flag",
     "generate",
@@ -86,6 +87,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "gantool.lib.options",
     "gantool.lib.pool",
     "gantool.lib.ranges",
+    "gantool.modelimport",
     "gantool.testing",
     "gantool.weights",
 )

@@ -7,6 +7,7 @@ downloaded.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -25,7 +26,10 @@ from gantool.cli.app import build_app
 from gantool.engine.export import load_model
 from gantool.lib.nets.resnet import ResnetGenerator
 from gantool.lib.nets.unet import UNet
+from gantool.modelimport import Converted
 from gantool.plugin.manager import build_plugin_system
+from gantool.plugin.spec import WeightsLayout
+from gantool.testing import TOY_SPEC, TaskCards, ToyGenerator
 from gantool_superres.networks import CompactSR, RRDBNet
 
 runner = CliRunner()
@@ -185,7 +189,7 @@ def test_imported_model_runs_through_the_verbs_and_the_api(system, tmp_path: Pat
 def test_unknown_layout_pickled_code_and_bad_files_are_one_line(system, tmp_path: Path) -> None:
     torch.save({"encoder.weight": torch.zeros(2, 3)}, tmp_path / "odd.pth")
     odd = run_import(system, tmp_path / "odd.pth")
-    assert odd.exit_code == 1 and "pass --arch esrgan|esrgan-old|srvgg|cyclegan-resnet|pix2pix-unet" in odd.output
+    assert odd.exit_code == 1 and "pass --arch cyclegan-resnet|esrgan|esrgan-old|pix2pix-unet|srvgg" in odd.output
     assert "encoder.weight (2, 3)" in odd.output and len(odd.output.strip().splitlines()) == 1
 
     torch.save(nn.Linear(2, 2), tmp_path / "pickled.pth")  # a whole module: pickled code, refused unread
@@ -198,3 +202,26 @@ def test_unknown_layout_pickled_code_and_bad_files_are_one_line(system, tmp_path
     wrong = run_import(system, tmp_path / "odd.pth", "--arch", "esrgan")
     assert wrong.exit_code == 1 and "not a complete esrgan layout" in wrong.output
     assert run_import(system, tmp_path / "odd.pth", "--arch", "vdsr").exit_code == 2
+
+
+def toy_layout(sd: dict, reverse: dict | None = None) -> Converted:
+    """A third-party layout: the toy generator saved with ``net.`` instead of ``body.``."""
+    renamed = {key.replace("net.", "body.", 1): value for key, value in sd.items()}
+    return Converted({"channels": int(sd["net.0.weight"].shape[0])}, {"generator": renamed}, "toy generator")
+
+
+def test_a_plugin_task_brings_its_own_layout(tmp_path: Path) -> None:
+    """gantool's core knows no layout: a task card's weights_layouts are recognised, listed and converted."""
+    layout = WeightsLayout("toy-net", ("net.0.weight", "net.2.weight"), f"{__name__}:toy_layout")
+    spec = dataclasses.replace(TOY_SPEC, weights_layouts=(layout,))
+    system = build_plugin_system(entry_points=[], extra_plugins=[("toy", TaskCards(spec))])
+    assert "toy-net (toy)" in " ".join(runner.invoke(build_app(system), ["models", "import", "--help"]).output.split())
+    ours = randomised(ToyGenerator(5))
+    published = {key.replace("body.", "net.", 1): value for key, value in ours.state_dict().items()}
+    assert_same(ours, imported_network(system, tmp_path, published, "toy")["generator"], torch.rand(1, 3, 6, 5))
+    assert run_import(system, tmp_path / "toy.pth", "--reverse", str(tmp_path / "toy.pth")).exit_code == 2
+
+
+def test_a_layout_card_is_checked() -> None:
+    with pytest.raises(ValueError, match="weights_layouts"):
+        dataclasses.replace(TOY_SPEC, weights_layouts=(WeightsLayout("x", (), "no_colon"),))

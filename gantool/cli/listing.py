@@ -55,19 +55,26 @@ def add_models_commands(app: typer.Typer, system: PluginSystem | None = None) ->
 
 
 def add_import_command(models_app: typer.Typer, system: PluginSystem) -> None:
-    @models_app.command("import")
+    """``gantool models import``: the layouts it knows are the installed task cards' ``weights_layouts``."""
+    layouts = sorted({layout.name: spec.name for spec in system.registry.specs() for layout in spec.weights_layouts
+                      }.items())
+    known = ", ".join(f"{name} ({task})" for name, task in layouts) or "none installed"
+
+    @models_app.command("import", help="Import published generator weights as a gantool model. Layouts the "
+                        f"installed tasks can import: {known}.")
     def import_model(
         source: Annotated[Path, typer.Argument(help="A .pth/.pt state dict (read with weights_only) or .safetensors.",
                                                show_default=False)],
         arch: Annotated[str | None, typer.Option(help="Layout, when it cannot be told from the tensor names: "
-                                                 "esrgan, esrgan-old, srvgg, cyclegan-resnet, pix2pix-unet.")] = None,
+                                                 "one of the layouts listed above.")] = None,
         name: Annotated[str | None, typer.Option(help="Model name (default: the file's stem).")] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the .safetensors "
                                                     "(default: NAME in the user cache, found by name).")] = None,
-        reverse: Annotated[Path | None, typer.Option(help="CycleGAN: the BtoA generator's file.")] = None,
+        reverse: Annotated[Path | None, typer.Option(help="A second generator's file, for layouts that take one "
+                                                     "(CycleGAN: the BtoA generator).")] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace an existing model file.")] = False,
     ) -> None:
-        """Import published ESRGAN, Real-ESRGAN, CycleGAN or pix2pix generator weights as a gantool model."""
+        """Import published generator weights as a gantool model (the help text lists the known layouts)."""
         from gantool.cli.report import run_reporting_errors
         from gantool.errors import OutputError
 

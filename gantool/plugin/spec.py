@@ -78,6 +78,30 @@ class InputSpec:
         return found
 
 
+@dataclass(frozen=True)
+class WeightsLayout:
+    """A published weights layout a task can import with ``gantool models import`` (torch-free).
+
+    Attributes:
+        name: The ``--arch`` value (``esrgan``).
+        signature: Tensor names that all appear in such a file: how gantool recognises it unasked.
+        converter: ``"package.module:function"``, called as ``function(state_dict, reverse)`` with the
+            file's tensors (and ``--reverse``'s, or ``None``); returns a ``gantool.modelimport.Converted``
+            that renames them into the networks the task's ``build_inference_networks`` builds.
+        takes_reverse: The layout accepts ``--reverse FILE`` (a second generator, CycleGAN's BtoA).
+    """
+
+    name: str
+    signature: tuple[str, ...]
+    converter: str
+    takes_reverse: bool = False
+
+    def load_converter(self) -> Any:
+        """Import and return the converter function (torch is imported here, not before)."""
+        module_name, _, attribute = self.converter.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     """Everything the CLI and the registry need to know about a task without importing it.
@@ -113,6 +137,8 @@ class TaskSpec:
         train_defaults: This task's defaults for the shared training options (``TrainingOptions``), such as
             ``{"batch_size": 1}`` for a task whose reference recipe (and memory use) needs batch 1. The
             flag's help shows the task's default; ``--config`` and typed flags still win.
+        weights_layouts: Published weights layouts this task imports (``gantool models import``): each
+            recognises a file by its tensor names and renames it into this task's networks.
 
     The card is cheap, static and shared by every model of the task; anything that can differ between two
     models of one task (scale, network list, classes) belongs to the ``Task``, which is rebuilt from each
@@ -133,6 +159,7 @@ class TaskSpec:
     eval_options: type | None = None
     eval_without_model: bool = False
     train_defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    weights_layouts: tuple[WeightsLayout, ...] = ()
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -166,6 +193,10 @@ class TaskSpec:
             found.append(f"eval_without_model must be True or False, got {self.eval_without_model!r}")
         elif self.eval_without_model and self.eval_options is None:
             found.append("eval_without_model needs eval_options (there is no `gantool eval` command without it)")
+        for layout in self.weights_layouts if isinstance(self.weights_layouts, tuple) else [None]:
+            if not isinstance(layout, WeightsLayout) or ":" not in layout.converter or not layout.signature:
+                found.append(f"weights_layouts must be WeightsLayout cards with a 'module:function' converter and "
+                             f"a non-empty signature, got {layout!r}")
         return found
 
     def _input_problems(self) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gantool import TaskSpec, hookimpl
+from gantool import TaskSpec, WeightsLayout, hookimpl
 from gantool.weights import bundled_models_resolver, package_models
 from gantool_cyclegan.options import (
     CUTTrainOptions,
@@ -42,6 +42,8 @@ SPEC = TaskSpec(
     inference_networks=("generator_ab", "generator_ba"),
     eval_options=CycleGANEvalOptions,
     train_defaults={"batch_size": 1},  # the paper's batch; 16 would need ~20 GB at 256x256
+    weights_layouts=(WeightsLayout("cyclegan-resnet", ("model.1.weight", "model.10.conv_block.1.weight"),
+                                   "gantool_cyclegan.imports:cyclegan_resnet", takes_reverse=True),),
 )
 
 CUT_SPEC = TaskSpec(

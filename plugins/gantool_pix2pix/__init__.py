@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gantool import TaskSpec, hookimpl
+from gantool import TaskSpec, WeightsLayout, hookimpl
 from gantool_pix2pix.options import Pix2PixEvalOptions, Pix2PixTrainOptions, TranslateOptions
 
 __version__ = "0.1.0"
@@ -29,6 +29,8 @@ SPEC = TaskSpec(
     default_weights=None,
     eval_options=Pix2PixEvalOptions,
     train_defaults={"batch_size": 1},  # the paper's batch; 16 would need ~20 GB at 256x256
+    weights_layouts=(WeightsLayout("pix2pix-unet", ("model.model.0.weight", "model.model.1.model.1.weight"),
+                                   "gantool_pix2pix.imports:pix2pix_unet"),),
 )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gantool import TaskSpec, hookimpl
+from gantool import TaskSpec, WeightsLayout, hookimpl
 from gantool.weights import bundled_models_resolver, package_models
 from gantool_superres.options import SuperResEvalOptions, SuperResTrainOptions, UpscaleOptions
 
@@ -34,6 +34,12 @@ SPEC = TaskSpec(
     default_weights="superres-x{scale}",
     eval_options=SuperResEvalOptions,
     eval_without_model=True,  # `gantool eval superres --data Set5` measures bicubic alone
+    weights_layouts=(  # `gantool models import`: published files, renamed by gantool_superres.imports
+        WeightsLayout("esrgan", ("conv_first.weight", "body.0.rdb1.conv1.weight"), "gantool_superres.imports:esrgan"),
+        WeightsLayout("esrgan-old", ("model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight"),
+                      "gantool_superres.imports:esrgan_old"),
+        WeightsLayout("srvgg", ("body.0.weight", "body.1.weight"), "gantool_superres.imports:srvgg"),
+    ),
 )
 
 
