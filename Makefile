@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,export]"  # export: onnx + onnxruntime, ~10 s
+	$(BIN)/python -m pip install --quiet -e ".[test,export,ui]"  # export: onnx + onnxruntime, ~10 s; ui: fastapi, uvicorn
 	touch $@
 
 lint: setup

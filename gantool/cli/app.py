@@ -20,6 +20,7 @@ from gantool.cli.eval import EVAL_NAME, build_eval_app
 from gantool.cli.exporting import add_export_command
 from gantool.cli.listing import add_models_commands, add_plugins_commands
 from gantool.cli.report import report_error, report_warning
+from gantool.cli.serve import add_serve_command
 from gantool.cli.verbs import add_train_command, add_verb
 from gantool.errors import PluginError
 from gantool.plugin.manager import PluginSystem, build_plugin_system, call_each_plugin
@@ -161,6 +162,7 @@ def build_app(system: PluginSystem) -> typer.Typer:
     add_plugins_commands(app, system)
     add_models_commands(app, system)
     add_export_command(app, system)
+    add_serve_command(app, system)
     app.add_typer(build_data_app(), name="data", rich_help_panel=TOOLS_PANEL)
 
     problems.extend(_add_plugin_commands(app, system))
