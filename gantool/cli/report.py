@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gantool.errors import GantoolError
 
@@ -19,12 +20,14 @@ def _stderr() -> Console:
 
 
 def report_error(message: str) -> None:
-    """Print one red line on stderr: the only way gantool reports a failure to a user."""
-    _stderr().print(f"[bold red]error:[/] {message}", markup=True, emoji=False)
+    """Print one red line on stderr: the only way gantool reports a failure to a user.
+
+    The message is escaped: a ``[ui]`` or ``[0, 1]`` in it is text, not rich markup to swallow."""
+    _stderr().print(f"[bold red]error:[/] {escape(message)}", markup=True, emoji=False)
 
 
 def report_warning(message: str) -> None:
-    _stderr().print(f"[yellow]warning:[/] {message}", markup=True, emoji=False)
+    _stderr().print(f"[yellow]warning:[/] {escape(message)}", markup=True, emoji=False)
 
 
 def run_reporting_errors(body: Callable[[], None]) -> None:

@@ -1,0 +1,278 @@
+"""``gantool serve``: the API lists every task and runs jobs whose files equal the CLI's for the same input.
+
+The page itself (a real browser driving it) is tested in a later slice; these tests drive the same API the
+page calls, with FastAPI's TestClient, the bundled models and tiny images.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import gantool_inpaint
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import gantool_lapgan
+import gantool_superres
+from gantool import TaskSpec, flag
+from gantool.cli.app import build_app
+from gantool.image.io import Image, write_image
+from gantool.plugin.manager import build_plugin_system
+from gantool.testing import TaskCards
+from gantool.ui.jobs import Job, JobQueue
+
+fastapi = pytest.importorskip("fastapi", reason='the ui extra is not installed (pip install "gantool[ui]")')
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from gantool.ui.app import create_app  # noqa: E402
+
+runner = CliRunner()
+
+
+@dataclass(kw_only=True)
+class GlowOptions:
+    strength: float = flag(0.5, "How much to glow.", min=0.0, max=2.0)
+    style: Literal["soft", "hard"] = flag("soft", "Glow style.")
+    radii: tuple[int, ...] = flag((1, 2), "Blur radii.")
+
+
+GLOW = TaskSpec(name="glow", verb="glow", summary="Make images glow (a third-party task).",
+                implementation="nowhere:Glow", infer_options=GlowOptions)
+PLUGINS = [("superres", gantool_superres), ("inpaint", gantool_inpaint), ("lapgan", gantool_lapgan),
+           ("glowplugin", TaskCards(GLOW))]
+
+
+@pytest.fixture(scope="module")
+def system():
+    return build_plugin_system(entry_points=[], extra_plugins=PLUGINS)
+
+
+@pytest.fixture
+def client(system, tmp_path: Path):
+    app = create_app(system, tmp_path / "server")
+    with TestClient(app) as test_client:
+        test_client.jobs = app.state.jobs  # type: ignore[attr-defined]
+        yield test_client
+
+
+def photo(path: Path, size: tuple[int, int] = (24, 32), seed: int = 0) -> Path:
+    """A smooth small RGB photo (smooth, so that an inpainting of its holes is meaningful)."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:size[0], 0:size[1]] / max(size)
+    pixels = np.stack([ys, xs, (ys + xs) / 2], axis=-1) * 0.8 + rng.random((*size, 3)) * 0.1
+    write_image(path, Image(pixels.astype(np.float32)))
+    return path
+
+
+def mask(path: Path, size: tuple[int, int] = (24, 32)) -> Path:
+    holes = np.zeros((*size, 1), np.float32)
+    holes[6:14, 8:20] = 1.0
+    write_image(path, Image(holes))
+    return path
+
+
+def submit(client, task: str, files: list[tuple[str, Path]] = (), **options: Any) -> dict[str, Any]:
+    model = options.pop("model", "")
+    uploads = [(field, (path.name, path.read_bytes(), "image/png")) for field, path in files]
+    response = client.post("/api/jobs", data={"task": task, "model": model, "options": json.dumps(options)},
+                           files=uploads or None)
+    assert response.status_code == 201, response.text
+    client.jobs.wait(response.json()["id"], timeout=300)
+    job = client.get(f"/api/jobs/{response.json()['id']}").json()
+    assert job["state"] == "done", job
+    return job
+
+
+def download(client, job: dict[str, Any], name: str) -> bytes:
+    response = client.get(f"/api/jobs/{job['id']}/files/{name}", params={"download": "true"})
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    return response.content
+
+
+def cli(system, *args: str) -> None:
+    result = runner.invoke(build_app(system), [*args, "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+
+
+def test_tasks_list_every_registered_task_with_options_from_its_dataclass(client) -> None:
+    tasks = {task["name"]: task for task in client.get("/api/tasks").json()}
+    assert set(tasks) == {"superres", "inpaint", "lapgan", "dcgan", "glow"}
+    glow = tasks["glow"]
+    assert glow["plugin"] == "glowplugin" and glow["kind"] == "image-to-image" and glow["models"] == []
+    options = {option["name"]: option for option in glow["options"]}
+    assert options["strength"] == {"name": "strength", "flag": "--strength", "type": "float", "default": 0.5,
+                                   "help": "How much to glow.", "min": 0.0, "max": 2.0, "choices": None,
+                                   "nullable": False, "panel": None}
+    assert options["style"]["type"] == "choice" and options["style"]["choices"] == ["soft", "hard"]
+    assert options["radii"]["type"] == "list[int]" and options["radii"]["default"] == [1, 2]
+    assert [item["name"] for item in tasks["inpaint"]["inputs"]] == ["image", "mask"]
+    assert "superres-x2" in {model["name"] for model in tasks["superres"]["models"]}
+    assert {"seed", "count", "label", "grid"} <= {option["name"] for option in tasks["lapgan"]["common"]}
+    assert "seed" not in {option["name"] for option in tasks["superres"]["common"]}
+
+
+def test_the_page_and_its_assets_are_served_locally_with_stable_ids(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    for element in ("task-select", "options-form", "image-input", "mask-canvas", "run-button", "cancel-button",
+                    "progress", "error", "results", "compare-slider", "zoom", "more-like-this"):
+        assert f'id="{element}"' in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        body = client.get(asset)
+        assert body.status_code == 200
+        assert "http://" not in body.text and "https://" not in body.text  # nothing from another host
+    assert "https://" not in page.text and "http://" not in page.text
+
+
+def test_an_upscale_job_writes_the_clis_bytes(client, system, tmp_path: Path) -> None:
+    first, second = photo(tmp_path / "a.png"), photo(tmp_path / "b.png", (16, 20), seed=1)
+    job = submit(client, "superres", [("images", first), ("images", second)], model="superres-x2", device="cpu")
+    assert [(row["input"], row["output"]) for row in job["results"]] == [("a.png", "a.png"), ("b.png", "b.png")]
+    cli(system, "upscale", str(first), str(second), "-o", str(tmp_path / "cli"), "--model", "superres-x2")
+    for name in ("a.png", "b.png"):
+        assert download(client, job, name) == (tmp_path / "cli" / name).read_bytes()
+    assert client.get(f"/api/jobs/{job['id']}/inputs/a.png").content == first.read_bytes()
+
+
+def test_an_inpaint_job_with_an_uploaded_mask_writes_the_clis_bytes(client, system, tmp_path: Path) -> None:
+    image, holes = photo(tmp_path / "p.png"), mask(tmp_path / "m.png")
+    job = submit(client, "inpaint", [("images", image), ("masks", holes)], device="cpu", dilate=1)
+    cli(system, "inpaint", str(image), "--mask", str(holes), "-o", str(tmp_path / "cli"), "--dilate", "1")
+    produced = download(client, job, "p.png")
+    assert produced == (tmp_path / "cli" / "p.png").read_bytes()
+    assert produced != image.read_bytes()
+
+
+def test_a_generate_job_writes_the_files_of_gantool_generate_with_that_seed(client, system, tmp_path: Path) -> None:
+    job = submit(client, "lapgan", seed=5, count=10, grid=True, device="cpu")  # two chunks: 8, then 10
+    names = [row["output"] for row in job["results"]]
+    assert names[-1] == "lapgan-seed5-grid.png" and len(names) == 11
+    cli(system, "generate", "--seed", "5", "-n", "10", "--grid", "-o", str(tmp_path / "cli"))
+    for name in names:
+        assert download(client, job, name) == (tmp_path / "cli" / name).read_bytes(), name
+
+
+def test_a_corrupt_upload_is_a_one_line_4xx_naming_the_file(client, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 10)
+    response = client.post("/api/jobs", data={"task": "superres"}, files=[("images", ("broken.png", bad.read_bytes(),
+                                                                                      "image/png"))])
+    assert response.status_code == 422
+    message = response.json()["error"]
+    assert "broken.png" in message and "\n" not in message and str(tmp_path) not in message
+    assert client.get("/api/jobs").json() == []
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"strength": 5}, "at most 2.0"), ({"style": "loud"}, "one of soft, hard"), ({"nope": 1}, "no option 'nope'"),
+    ({"strength": "x"}, "of type float")])
+def test_bad_options_are_refused_before_queueing(client, tmp_path: Path, options, expected) -> None:
+    image = photo(tmp_path / "a.png")
+    response = client.post("/api/jobs", data={"task": "glow", "options": json.dumps(options)},
+                           files=[("images", ("a.png", image.read_bytes(), "image/png"))])
+    assert response.status_code == 422 and expected in response.json()["error"]
+
+
+def test_too_many_pixels_are_refused_from_the_header_before_decoding(client, tmp_path: Path, monkeypatch) -> None:
+    import gantool.image.io as io
+
+    def no_decoding(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the upload was decoded")
+
+    monkeypatch.setattr(io, "read_image", no_decoding)
+    monkeypatch.setenv("GANTOOL_MAX_PIXELS", "100")
+    image = photo(tmp_path / "big.png")
+    response = client.post("/api/jobs", data={"task": "superres"},
+                           files=[("images", ("big.png", image.read_bytes(), "image/png"))])
+    assert response.status_code == 422 and "over the limit of 100" in response.json()["error"]
+
+
+def test_an_oversized_upload_is_refused_with_413(client, tmp_path: Path, monkeypatch) -> None:
+    from gantool.ui.uploads import UploadTooLarge, save_upload
+
+    monkeypatch.setenv("GANTOOL_UI_MAX_UPLOAD", "1000")
+    image = photo(tmp_path / "a.png", (64, 64))
+    assert image.stat().st_size > 1000
+    response = client.post("/api/jobs", data={"task": "superres"},
+                           files=[("images", ("a.png", image.read_bytes(), "image/png"))])
+    assert response.status_code == 413 and "over the limit of 1,000" in response.json()["error"]
+    with pytest.raises(UploadTooLarge, match="a.png"), image.open("rb") as source:  # no Content-Length to trust
+        save_upload(source, tmp_path / "copy.png", "a.png")
+    assert not (tmp_path / "copy.png").exists()
+
+
+def test_jobs_run_one_at_a_time_per_device_and_cancel_between_items(tmp_path: Path) -> None:
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def runner_(job: Job) -> None:
+        ran.append(job.id)
+        started.set()
+        release.wait(10)
+        for index in range(3):
+            job.step(index, 3)
+
+    jobs = JobQueue(runner_)
+    first = jobs.submit(Job(id=jobs.new_id(), task="t", device="cpu", folder=tmp_path / "1"))
+    second = jobs.submit(Job(id=jobs.new_id(), task="t", device="cpu", folder=tmp_path / "2"))
+    assert started.wait(10)
+    assert second.state == "queued" and jobs.position(second) == 1
+    jobs.cancel(second.id)
+    jobs.cancel(first.id)
+    release.set()
+    assert jobs.wait(first.id).state == "cancelled" and jobs.wait(second.id).state == "cancelled"
+    assert ran == [first.id]
+    jobs.close()
+
+
+def test_a_failing_job_reports_one_line(tmp_path: Path) -> None:
+    def broken(job: Job) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    jobs = JobQueue(broken)
+    job = jobs.wait(jobs.submit(Job(id="1", task="t", device="cpu", folder=tmp_path)).id)
+    assert (job.state, job.error) == ("failed", "RuntimeError: boom")
+    jobs.close()
+
+
+def test_the_sample_chunk_matches_the_engine() -> None:
+    from gantool.engine.sampling import SAMPLE_CHUNK
+    from gantool.ui.runner import SAMPLE_CHUNK as UI_CHUNK
+
+    assert UI_CHUNK == SAMPLE_CHUNK
+
+
+@pytest.fixture
+def served(monkeypatch) -> list[dict[str, Any]]:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    return calls
+
+
+def test_serve_binds_to_localhost_by_default(system, served) -> None:
+    result = runner.invoke(build_app(system), ["serve"])
+    assert result.exit_code == 0, result.output
+    assert served == [{"host": "127.0.0.1", "port": 7860, "log_level": "warning"}]
+
+
+def test_serve_refuses_a_reachable_host_without_allow_remote(system, served) -> None:
+    result = runner.invoke(build_app(system), ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "--allow-remote" in result.output and served == []
+    result = runner.invoke(build_app(system), ["serve", "--host", "0.0.0.0", "--allow-remote", "--port", "9000"])
+    assert result.exit_code == 0 and served == [{"host": "0.0.0.0", "port": 9000, "log_level": "warning"}]
+
+
+def test_serve_without_the_extra_says_how_to_install_it(system, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    result = runner.invoke(build_app(system), ["serve"])
+    assert result.exit_code == 2 and 'pip install "gantool[ui]"' in result.output
