@@ -109,6 +109,16 @@ def test_the_library_uses_the_engine_only_for_the_training_step_type() -> None:
     assert violations == []
 
 
+def test_the_web_app_sits_on_top_and_only_gantool_serve_reaches_it() -> None:
+    """``gantool.ui`` (FastAPI) is a client of the engine and the API: nothing below imports it, the CLI only
+    inside the ``serve`` command (``--help`` pays nothing for it), and it knows tasks only through the registry."""
+    below = _sources(PACKAGE / "engine", PACKAGE / "plugin", PACKAGE / "image", PACKAGE / "lib")
+    assert _violations(below, ("gantool.ui", "fastapi", "uvicorn")) == []
+    assert _violations(_sources(PACKAGE / "cli"), ("gantool.ui", "fastapi", "uvicorn"), module_level_only=True) == []
+    plugins = tuple(sorted(p.name for p in (ROOT / "plugins").iterdir() if p.name.startswith("gantool_")))
+    assert _violations(_sources(PACKAGE / "ui"), ("gantool.lib", "gantool.cli", *plugins)) == []
+
+
 def test_the_rule_checker_finds_violations(tmp_path: Path) -> None:
     """The checks above could pass by finding nothing; this one proves they see imports where they are."""
     source = tmp_path / "m.py"
