@@ -276,3 +276,52 @@ def test_serve_without_the_extra_says_how_to_install_it(system, monkeypatch) -> 
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     result = runner.invoke(build_app(system), ["serve"])
     assert result.exit_code == 2 and 'pip install "gantool[ui]"' in result.output
+
+
+def test_a_loopback_server_answers_only_local_host_names(system, tmp_path: Path) -> None:
+    from gantool.cli.serve import LOCAL_HOST_NAMES
+
+    app = create_app(system, tmp_path, allowed_hosts=LOCAL_HOST_NAMES)
+    with TestClient(app, base_url="http://localhost:7860") as local:
+        assert local.get("/api/tasks").status_code == 200
+        assert local.get("/api/tasks", headers={"host": "rebound.example:7860"}).status_code == 400
+
+
+def test_gantool_serve_really_listens_on_loopback(tmp_path: Path) -> None:
+    """A real server process: the page and the task list answer on 127.0.0.1, and Ctrl-C stops it."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "plugins"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    server = subprocess.Popen([sys.executable, "-m", "gantool", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, body = time.monotonic() + 60, None
+        while body is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tasks", timeout=2) as response:
+                    body = json.loads(response.read())
+            except OSError:
+                time.sleep(0.2)
+        assert body is not None, server.stderr.read() if server.poll() is not None else "no answer in 60 s"
+        assert "superres" in {task["name"] for task in body}
+        with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as response:
+            assert b'id="run-button"' in response.read()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert f"localhost:{port}" in server.stderr.read()

@@ -19,6 +19,8 @@ from gantool.plugin.manager import PluginSystem
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
+#: The ``Host`` headers a loopback server answers (a DNS-rebinding page sends its own host name).
+LOCAL_HOST_NAMES = ["localhost", "127.0.0.1", "[::1]", "::1"]
 MISSING_EXTRA = 'gantool serve needs the ui extra: pip install "gantool[ui]"'
 
 
@@ -69,6 +71,7 @@ def add_serve_command(app: typer.Typer, system: PluginSystem) -> None:
                 import webbrowser
 
                 threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-            uvicorn.run(create_app(system), host=host, port=port, log_level="warning")
+            hosts = LOCAL_HOST_NAMES if is_local(host) else None
+            uvicorn.run(create_app(system, allowed_hosts=hosts), host=host, port=port, log_level="warning")
 
         run_reporting_errors(body)

@@ -39,23 +39,36 @@ def _status(error: GantoolError) -> int:
     return 422 if isinstance(error, (InputError, UsageError)) else 400
 
 
-def create_app(system: PluginSystem, workdir: Path | None = None) -> FastAPI:
-    """The app for one plugin system; jobs write under ``workdir`` (default: a new temporary folder)."""
-    own_folder = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="gantool-ui-")) if workdir is None else Path(workdir)
+def create_app(system: PluginSystem, workdir: Path | None = None, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The app for one plugin system; jobs write under ``workdir`` (default: a new temporary folder).
+
+    ``allowed_hosts``: the ``Host`` headers answered (others get 400), so that a web site cannot reach a
+    loopback server through DNS rebinding; ``None`` answers any.
+    """
+    folders: list[Path] = [] if workdir is None else [Path(workdir)]
     jobs = JobQueue(lambda job: run_job(system, job))
+
+    def root() -> Path:
+        """The server's folder, made when the first job needs it (a server never used writes nothing)."""
+        if not folders:
+            folders.append(Path(tempfile.mkdtemp(prefix="gantool-ui-")))
+        return folders[0]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         jobs.close()
-        if own_folder:
-            shutil.rmtree(root, ignore_errors=True)
+        if workdir is None and folders:
+            shutil.rmtree(folders[0], ignore_errors=True)
 
     app = FastAPI(title="gantool", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
-    app.state.jobs, app.state.workdir, app.state.system = jobs, root, system
+    app.state.jobs, app.state.system = jobs, system
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if allowed_hosts is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
     @app.exception_handler(GantoolError)
     async def gantool_error(_: Request, error: GantoolError) -> JSONResponse:
@@ -90,7 +103,7 @@ def create_app(system: PluginSystem, workdir: Path | None = None) -> FastAPI:
     @app.post("/api/jobs", status_code=201)
     def submit(task: str = Form(...), model: str = Form(""), options: str = Form("{}"),
                images: list[UploadFile] = File(default=[]), masks: list[UploadFile] = File(default=[])) -> Any:
-        return _submit(system, jobs, root, task, model.strip() or None, options, images, masks).as_dict()
+        return _submit(system, jobs, root(), task, model.strip() or None, options, images, masks).as_dict()
 
     @app.get("/api/jobs/{job_id}")
     def job_state(job_id: str) -> dict[str, Any]:
@@ -153,8 +166,8 @@ def _submit(system: PluginSystem, jobs: JobQueue, root: Path, task: str, model: 
         raise UsageError(f"{len(masks)} masks for {len(images)} images: give one mask for all or one per image")
     elif masks and len(spec.inputs) < 2:
         raise UsageError(f"task {task!r} takes no mask")
-    job = Job(id=jobs.new_id(), task=task, device=str(values.get("device", "auto")), folder=root / "pending")
-    job.folder = root / f"job-{job.id}"
+    job_id = jobs.new_id()
+    job = Job(id=job_id, task=task, device=str(values.get("device", "auto")), folder=root / f"job-{job_id}")
     names = _store(images, job.inputs, set())
     mask_names = _store(masks, job.inputs / "masks", set())
     job.request = {"model": model, "model_path": str(model_path), "values": values, "images": names,
