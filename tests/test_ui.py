@@ -276,6 +276,7 @@ def test_serve_without_the_extra_says_how_to_install_it(system, monkeypatch) -> 
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     result = runner.invoke(build_app(system), ["serve"])
     assert result.exit_code == 2 and 'pip install "gantool[ui]"' in result.output
+    assert "gantool[ui]" in runner.invoke(build_app(system), ["serve", "--help"]).output
 
 
 def test_a_loopback_server_answers_only_local_host_names(system, tmp_path: Path) -> None:

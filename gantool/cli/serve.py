@@ -52,7 +52,7 @@ def add_serve_command(app: typer.Typer, system: PluginSystem) -> None:
                                                    "reach (no login: anyone who reaches it can run models).")]
         = False,
     ) -> None:
-        """Start a local web page to run every installed task on your images (needs gantool[ui])."""
+        """Start a local web page to run every installed task on your images (needs gantool\\[ui])."""
 
         def body() -> None:
             check_host(host, allow_remote)

@@ -127,6 +127,9 @@ def _coerce(info: dict[str, Any], value: Any) -> Any:
     except (TypeError, ValueError):
         raise UsageError(f"option {name!r} must be of type {kind}, got {value!r}") from None
     if info["choices"] is not None and converted not in info["choices"]:
+        matching = [choice for choice in info["choices"] if str(choice) == str(value)]  # a page sends text
+        if matching:
+            return matching[0]
         raise UsageError(f"option {name!r} must be one of {', '.join(map(str, info['choices']))}, got {value!r}")
     for item in converted if isinstance(converted, tuple) else (converted,):
         if isinstance(item, (int, float)) and not isinstance(item, bool):
