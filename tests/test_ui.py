@@ -326,3 +326,19 @@ def test_gantool_serve_really_listens_on_loopback(tmp_path: Path) -> None:
             server.kill()
             server.wait()
     assert f"localhost:{port}" in server.stderr.read()
+
+
+def test_every_tasks_defaults_as_the_page_sends_them_are_accepted(client, system) -> None:
+    """The form starts at each option's default; sent back as the page sends them (lists as comma text,
+    numbers and bools as JSON, none as null), every task accepts them as its dataclass defaults."""
+    from gantool.ui.schema import coerce_values
+
+    for task in client.get("/api/tasks").json():
+        spec = system.registry.get(task["name"])
+        sent = {option["name"]: ",".join(map(str, option["default"])) if isinstance(option["default"], list)
+                else option["default"] for option in [*task["common"], *task["options"]]}
+        values = coerce_values(spec, sent)
+        own = {option["name"] for option in task["options"]}
+        if spec.infer_options is not None:
+            rebuilt = spec.infer_options(**{name: value for name, value in values.items() if name in own})
+            assert rebuilt == spec.infer_options(), task["name"]

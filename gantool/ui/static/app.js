@@ -52,8 +52,9 @@ function fieldInput(option) {
     input.checked = Boolean(option.default);
   } else if (option.type === "choice") {
     input = document.createElement("select");
+    if (option.nullable) input.add(new Option("none", ""));
     for (const choice of option.choices) input.add(new Option(String(choice), String(choice)));
-    input.value = String(option.default);
+    input.value = option.default === null ? "" : String(option.default);
   } else {
     input = document.createElement("input");
     const numeric = option.type === "int" || option.type === "float";
@@ -338,9 +339,9 @@ function showResults(job) {
 function compare(job, row) {
   const after = $("compare-after");
   const before = $("compare-before");
+  after.onload = applyZoom;
   after.src = `/api/jobs/${job.id}/files/${encodeURIComponent(row.output)}`;
   before.src = row.input ? `/api/jobs/${job.id}/inputs/${encodeURIComponent(row.input)}` : after.src;
-  after.onload = applyZoom;
   $("compare").hidden = false;
 }
 
@@ -356,6 +357,8 @@ function applyZoom() {
 function before() { return $("compare-before"); }
 
 function setup() {
+  // A file dropped beside the zone must not make the browser leave the page to show it.
+  for (const name of ["dragover", "drop"]) document.addEventListener(name, (event) => event.preventDefault());
   const drop = $("drop-zone");
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
