@@ -42,7 +42,11 @@ in_sdist = {name.split("/", 1)[1] for name in tarfile.open(sys.argv[2]).getnames
 missing = sorted(expected - in_wheel) + sorted(f"sdist: plugins/{n}" for n in expected if f"plugins/{n}" not in in_sdist)
 if missing:
     sys.exit(f"wheel-install: the packages lack bundled models: {', '.join(missing)}")
-print("wheel-install: wheel and sdist carry the bundled models")
+page = {f"gantool/ui/static/{name}" for name in ("index.html", "app.js", "style.css")}  # gantool serve's page
+missing = sorted(page - in_wheel) + sorted(f"sdist: {n}" for n in page if n not in in_sdist)
+if missing:
+    sys.exit(f"wheel-install: the packages lack the web page: {', '.join(missing)}")
+print("wheel-install: wheel and sdist carry the bundled models and the web page")
 EOF
 
 # torch: the CPU build (what a CPU-only CI or user installs, ~190 MB) instead of PyPI's default CUDA build
