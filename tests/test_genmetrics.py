@@ -13,7 +13,7 @@ from torch import nn
 from gantool.errors import InputError
 from gantool.lib import inception
 from gantool.lib.diversity import ms_ssim, nearest_neighbours, neighbour_grid, pair_diversity
-from gantool.lib.featuredist import frechet_distance, kernel_distance, polynomial_mmd
+from gantool.lib.featuredist import frechet_distance, kernel_distance, paired_mmd, polynomial_mmd, whole_set_distances
 from gantool.lib.nets.attention import SelfAttention2d
 from gantool.lib.nets.dcgan import DCGANCritic, DCGANGenerator, LevelGenerator
 from gantool.lib.nets.layers import folded_state_dict
@@ -164,6 +164,51 @@ def test_fid_and_kid_match_numpy_references_on_random_features() -> None:
     assert mean > 5 * abs(near) and std > 0
     with pytest.raises(ValueError, match="at least 2"):
         kernel_distance(a[:1], b)
+
+
+def test_whole_set_distances_use_every_feature_once() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(30, 6)), rng.normal(0.7, 1.0, size=(25, 6))
+    fid, kid = whole_set_distances(a, b)
+    assert fid == pytest.approx(frechet_distance(a, b)) and kid == pytest.approx(_mmd_reference(a, b), rel=1e-9)
+    same_fid, same_kid = whole_set_distances(a, a)
+    assert abs(same_fid) < 1e-8 and same_kid < 0  # unbiased: a set against itself lands below 0, by O(1/N)
+    many, alike, shifted = rng.normal(size=(300, 6)), rng.normal(size=(300, 6)), rng.normal(0.7, 1.0, size=(300, 6))
+    assert abs(whole_set_distances(many, alike)[1]) < 0.05 * whole_set_distances(many, shifted)[1]
+    with pytest.raises(ValueError, match="at least 2"):
+        whole_set_distances(a[:1], b)
+    # paired sets (row i made from row i): a set against itself is exactly 0, a shifted copy is what it is
+    assert whole_set_distances(a, a, paired=True)[1] == pytest.approx(0.0, abs=1e-12)
+    shifted = a[:25] + 0.5
+
+    def k(x: np.ndarray, y: np.ndarray) -> float:
+        return float((x @ y / 6 + 1) ** 3)
+
+    expected = np.mean([k(a[i], a[j]) + k(shifted[i], shifted[j]) - k(a[i], shifted[j]) - k(a[j], shifted[i])
+                        for i, j in itertools.permutations(range(25), 2)])  # the U-statistic over pairs of pairs
+    assert paired_mmd(a[:25], shifted) == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="equal shape"):
+        paired_mmd(a, b)
+
+
+def test_image_features_of_mixed_sizes_keep_order_and_batch_equal_sizes(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    batches = []
+
+    def features(images: torch.Tensor, network: object) -> np.ndarray:  # stand-in: the mean and the side
+        batches.append(len(images))
+        return np.stack([images.flatten(1).mean(1).numpy(), np.full(len(images), images.shape[-1])], 1)
+
+    monkeypatch.setattr(inception, "inception_features", features)
+    images = [torch.full((1, 3, 8, side), i / 10) for i, side in enumerate((8, 8, 8, 6, 8))]
+    found = inception.image_features(images, None, batch_size=2)  # type: ignore[arg-type]
+    assert np.allclose(found, [[0.0, 8], [0.1, 8], [0.2, 8], [0.3, 6], [0.4, 8]], atol=1e-6)
+    assert batches == [2, 1, 1, 1]  # runs of one size, at most batch_size: none is resized to a neighbour's size
+    network_file = tmp_path / "default_1.pt"
+    network_file.write_bytes(b"abc")
+    line = inception.protocol_line(network_file, "unbiased, on all 5 images", "of A against B")
+    assert line.startswith("FID and KID x1e3 (unbiased, on all 5 images) of A against B; Inception pool features "
+                           "of default_1.pt (sha1 a9993e364706)") and "299 px" in line
 
 
 def test_inception_file_missing_is_one_line_saying_how_to_get_it(monkeypatch: pytest.MonkeyPatch,

@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -95,4 +96,27 @@ def inception_features(images: Tensor, network: torch.jit.ScriptModule, *, batch
             if features.ndim > 2:
                 features = features.flatten(2).mean(2)
             chunks.append(features.float().cpu().numpy())
-    return np.concatenate(chunks)
+    return np.concatenate(chunks) if chunks else np.zeros((0, 2048), np.float32)
+
+
+def image_features(images: Sequence[Tensor], network: torch.jit.ScriptModule, *,
+                   batch_size: int = 50) -> NDArray[np.float32]:
+    """``(N, 2048)`` features of a list of ``(n, 3, H, W)`` images of any sizes, in order: each image is resized
+    straight to 299 (never to its neighbours' size first); runs of equal-sized images share a batch."""
+    chunks: list[NDArray[np.float32]] = []
+    run: list[Tensor] = []
+    for image in [*images, None]:
+        if run and (image is None or image.shape[-2:] != run[0].shape[-2:] or len(run) >= batch_size):
+            chunks.append(inception_features(torch.cat(run), network))
+            run = []
+        if image is not None:
+            run.append(image)
+    return np.concatenate(chunks) if chunks else np.zeros((0, 2048), np.float32)
+
+
+def protocol_line(path: Path, kid: str, compared: str) -> str:
+    """The note an eval prints under FID/KID: ``FID and KID x1e3 (<kid>) <compared>``, then the network file
+    (name and SHA-1) and the preprocessing, so numbers are only compared when they were measured alike."""
+    return (f"FID and KID x1e3 ({kid}) {compared}; Inception pool features of {path.name} (sha1 "
+            f"{file_sha1(path)[:12]}), 8-bit images resized to {SIDE} px; FID is biased upwards at small N: "
+            f"compare only at equal N")

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -132,18 +131,15 @@ def _inception_scores(mean: ColorizeRow, sets: dict[str, list[Tensor]], context:
         return [inception.HOW_TO_GET]
     if len(sets["original"]) < 4:
         return ["FID/KID need at least 4 images; skipped"]
-    from gantool.lib.featuredist import frechet_distance, kernel_distance
+    from gantool.lib.featuredist import whole_set_distances
 
     network = inception.load_inception(context.device)
-    features: dict[str, Any] = {name: np.concatenate([inception.inception_features(image, network) for image in images])
-                                for name, images in sets.items()}
+    features = {name: inception.image_features(images, network) for name, images in sets.items()}
     count = len(sets["original"])
     for name, prefix in (("result", ""), ("gray", "gray_")):
-        setattr(mean, f"{prefix}fid", frechet_distance(features[name], features["original"]))
-        # one "subset" of the whole set: at a few dozen images, smaller subsets only add noise
-        kid, _ = kernel_distance(features[name], features["original"], subsets=1, subset_size=count)
+        fid, kid = whole_set_distances(features[name], features["original"])
+        setattr(mean, f"{prefix}fid", fid)
         setattr(mean, f"{prefix}kid", 1e3 * kid)
     columns.extend(INCEPTION_COLUMNS)
-    return [f"FID and KID (x1e3, unbiased, on all {count} images) against the {count} originals on "
-            f"Inception pool features of {path.name} (whole images resized to 299 px), for the results and for "
-            f"the gray inputs; biased and noisy at small N: compare only at equal N"]
+    return [inception.protocol_line(path, f"unbiased, on all {count} images", f"of the results and of the gray "
+                                    f"inputs against the {count} originals (whole images)")]

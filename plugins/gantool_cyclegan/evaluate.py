@@ -139,7 +139,7 @@ def _distribution_scores(rows: list[CycleRow], images: dict[str, list[Tensor]],
     network = inception.load_inception(context.device)
 
     def features(batch: list[Tensor]) -> Any:
-        return inception.inception_features(_stacked(batch), network)
+        return inception.image_features(batch, network)
 
     real = {domain: features(images[domain]) for domain in "AB"}
     baseline = CycleRow(UNTRANSLATED)
@@ -152,19 +152,8 @@ def _distribution_scores(rows: list[CycleRow], images: dict[str, list[Tensor]],
             setattr(row, f"{prefix}_kid", 1e3 * kid)
     rows.append(baseline)
     counts = f"{len(images['A'])} A and {len(images['B'])} B test images"
-    return [f"FID and KID x1e3 (cubic kernel, 100 subsets) of the translations (mean row) and of the untranslated "
-            f"inputs against the other domain's real images, {counts}; Inception pool features of {path.name} (sha1 "
-            f"{inception.file_sha1(path)[:12]}), 8-bit images resized to 299 px; FID is biased upwards at small N: "
-            f"compare only on the same test set"]
-
-
-def _stacked(images: list[Tensor]) -> Tensor:
-    """One ``(N, 3, H, W)`` batch; images of different sizes are resized to the first one's (Inception resizes
-    to 299 anyway)."""
-    side = images[0].shape[-2:]
-    return torch.cat([image if image.shape[-2:] == side else
-                      F.interpolate(image, size=tuple(side), mode="bilinear", antialias=True, align_corners=False)
-                      for image in images])
+    return [inception.protocol_line(path, "cubic kernel, 100 subsets", "of the translations (mean row) and of the "
+                                    f"untranslated inputs against the other domain's real images, {counts}")]
 
 
 def _resized(image: Tensor, size: int) -> Tensor:

@@ -10,7 +10,11 @@ Protocol (``docs/inpaint.md``; the same as ``inpaint-kodak256-v1`` when run on K
 3. each method fills the tile (the model through ``predict`` with no dilation, so holes are exactly the
    mask's) and the result is composited, ``where(mask, fill, tile)``, and rounded to 8 bits;
 4. scores per tile, averaged per bucket: PSNR over the hole pixels only (all channels, peak 1), PSNR and
-   SSIM (11x11 Gaussian, sigma 1.5) of the whole tile, mean absolute error on hole pixels, seconds.
+   SSIM (11x11 Gaussian, sigma 1.5) of the whole tile, mean absolute error on hole pixels, seconds;
+5. with the Inception file (:mod:`gantool.lib.inception`), FID and KID (x1e3) of each method's composited
+   tiles against the original tiles of the same bucket, KID on all of them and paired (tile i against its own
+   original: :func:`gantool.lib.featuredist.paired_mmd`, exactly 0 for a perfect fill); the mean rows average
+   the buckets' values, like every other column.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -47,6 +51,8 @@ COLUMNS = (EvalColumn(name="tiles", header="tiles", format=".0f"),
            EvalColumn(name="ssim", header="SSIM", format=".4f"),
            EvalColumn(name="hole_l1", header="hole L1", format=".4f"),
            EvalColumn(name="seconds", header="s/img", format=".3f"))
+INCEPTION_COLUMNS = (EvalColumn(name="fid", header="FID", format=".1f"),
+                     EvalColumn(name="kid", header="KID x1e3", format=".1f"))
 Filler = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -62,6 +68,8 @@ class BucketRow:
     ssim: float
     hole_l1: float
     seconds: float
+    fid: float | None = None
+    kid: float | None = None
 
 
 def tiles(data: Path, crop: int) -> list[tuple[str, Tensor]]:
@@ -141,27 +149,81 @@ def evaluate_buckets(task: Inpaint, networks: dict[str, nn.Module] | None, data:
             return task.predict(networks, inputs, plain).float().cpu()
         methods["model"] = model
 
-    rows, notes = [], []
+    rows: list[BucketRow] = []
+    notes: list[str] = []
+    distances = _Distances(crops, context, notes) if options.inception else None
     for (low, high), pairs in zip(ranges, _masks(options, crops, names, ranges), strict=True):
         label = f"{round(low * 100)}-{round(high * 100)}"
         if not pairs:
             notes.append(f"bucket {label} %: no mask in this range")
             continue
         for name, fill in methods.items():
-            rows.append(_score(f"{label} {name}", fill, [(crops[i][1], mask) for i, mask in pairs]))
+            row, results = _score(f"{label} {name}", fill, [(crops[i][1], mask) for i, mask in pairs])
+            if distances is not None:
+                row.fid, row.kid = distances.score(results, [i for i, _ in pairs])
+            rows.append(row)
     for name in methods:
         mine = [row for row in rows if row.bucket.endswith(f" {name}")]
         if mine:
             rows.append(BucketRow(f"mean {name}", sum(r.tiles for r in mine),
-                                  *(float(np.mean([getattr(r, f) for r in mine]))
-                                    for f in ("hole_psnr", "psnr", "ssim", "hole_l1", "seconds"))))
+                                  *(_mean([getattr(r, f) for r in mine])
+                                    for f in ("hole_psnr", "psnr", "ssim", "hole_l1", "seconds", "fid", "kid"))))
     if networks is None:
         notes.append("no --model: only the classical baselines were measured")
-    return EvalResult(rows=rows, columns=COLUMNS, label="bucket", notes=notes)
+    columns: tuple[EvalColumn, ...] = COLUMNS
+    if distances is not None and distances.path is not None:
+        columns += INCEPTION_COLUMNS
+        notes.append(distances.protocol())
+    return EvalResult(rows=rows, columns=columns, label="bucket", notes=notes)
 
 
-def _score(bucket: str, fill: Filler, pairs: list[tuple[Tensor, Tensor]]) -> BucketRow:
-    scores = []
+def _mean(values: list[Any]) -> Any:
+    """Mean of ``values``; None when any is None (e.g. FID of a bucket of one tile)."""
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
+class _Distances:
+    """FID and KID of filled tiles against the original tiles they came from; the originals' Inception features
+    are computed once per tile. Without the Inception file, ``path`` is None and the notes say how to get it."""
+
+    def __init__(self, crops: list[tuple[str, Tensor]], context: EvalContext, notes: list[str]) -> None:
+        from gantool.lib import inception
+
+        self.crops, self.path = crops, inception.inception_path()
+        self.network: Any = None
+        self.originals: dict[int, Any] = {}
+        if self.path is None:
+            notes.append(inception.HOW_TO_GET)
+        else:
+            self.network = inception.load_inception(context.device)
+
+    def score(self, results: list[Tensor], tiles: list[int]) -> tuple[float | None, float | None]:
+        """``(FID, KID x1e3)`` of ``results`` against the original ``tiles`` (same order); None for fewer than 2."""
+        from gantool.lib import inception
+        from gantool.lib.featuredist import whole_set_distances
+
+        if self.path is None or len(results) < 2:
+            return None, None
+        todo = sorted(set(tiles) - set(self.originals))
+        if todo:
+            found = inception.image_features([to_8bit(self.crops[i][1]) for i in todo], self.network)
+            self.originals.update(zip(todo, found, strict=True))
+        reference = np.stack([self.originals[i] for i in tiles])
+        fid, kid = whole_set_distances(inception.image_features(results, self.network), reference, paired=True)
+        return fid, 1e3 * kid
+
+    def protocol(self) -> str:
+        from gantool.lib import inception
+
+        assert self.path is not None
+        return inception.protocol_line(self.path, "unbiased, paired, on all tiles of a bucket", "of each method's "
+                                       "composited tiles against the bucket's original tiles; mean rows: the "
+                                       "buckets' mean")
+
+
+def _score(bucket: str, fill: Filler, pairs: list[tuple[Tensor, Tensor]]) -> tuple[BucketRow, list[Tensor]]:
+    """The bucket's mean scores and the composited 8-bit tiles (for FID/KID)."""
+    scores, results = [], []
     for image, hole in pairs:
         start = time.perf_counter()
         with torch.no_grad():
@@ -173,5 +235,6 @@ def _score(bucket: str, fill: Filler, pairs: list[tuple[Tensor, Tensor]]) -> Buc
         hole_l1 = float(((result - target).abs() * weight).sum() / weight.sum().clamp_min(1))
         scores.append((hole_psnr(result, target, hole), float(psnr(result, target)), float(ssim(result, target)),
                        hole_l1, seconds))
+        results.append(result)
     means = np.mean(np.asarray(scores), axis=0)
-    return BucketRow(bucket, len(pairs), *(float(v) for v in means))
+    return BucketRow(bucket, len(pairs), *(float(v) for v in means)), results

@@ -48,7 +48,8 @@ class InpaintEvalOptions:
     DATA is a folder of photos, cut into non-overlapping CROPxCROP tiles from the top left (images smaller than
     CROP are skipped). Masks are generated per bucket with a fixed seed (1000 + bucket index), or read from
     --masks DIR (255 = hole; a file named <image>_c<k> goes with tile k of that image, the others go round the
-    tiles in order) and bucketed by their own hole ratio.
+    tiles in order) and bucketed by their own hole ratio. FID and KID per bucket when the Inception file is
+    installed.
     """
 
     masks: str = flag("generated", "'generated' (LaMa thick/medium/thin mix, rejection-sampled into each bucket) "
@@ -57,6 +58,9 @@ class InpaintEvalOptions:
                                     "makes the buckets 10-20 and 20-30.")
     crop: int = flag(256, "Side of the square tiles scored.", min=16)
     limit: int | None = flag(None, "Score at most this many tiles (the first ones).", min=1)
+    inception: bool = flag(True, "FID and KID per bucket (each method's filled tiles against the originals) with "
+                           "the Inception network when it is installed (see gantool.lib.inception).",
+                           flags="--inception/--no-inception")
 
     def __post_init__(self) -> None:
         edges = tuple(self.buckets)

