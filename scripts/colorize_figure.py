@@ -1,4 +1,4 @@
-"""Make docs/images/colorize-coffee.png (and colorize-kodak.png): gray, colourised by `gantool colorize`, original.
+"""Make docs/images/colorize-coffee.png (and colorize-kodak.jpg): gray, colourised by `gantool colorize`, original.
 
 The gray input is the photo's Rec. 601 luma rounded to 8 bits (what `gantool eval colorize` uses); the
 colourised panels come from the real command line, so the figures show what a user gets.
@@ -51,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="colorize")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "colorize-coffee.png")
-    parser.add_argument("--kodak", type=Path, help="Kodak24 folder: also write docs/images/colorize-kodak.png")
+    parser.add_argument("--kodak", type=Path, help="Kodak24 folder: also write docs/images/colorize-kodak.jpg")
     args = parser.parse_args()
 
     original = read_image(ROOT / "examples" / "coffee.png").color
@@ -63,7 +63,7 @@ def main() -> None:
         results = colorize(originals, args.model)
         rows = [np.concatenate([shrink(p.astype(np.float32), KODAK_WIDTH) for p in (*results[name], originals[name])],
                                axis=1) for name in KODAK]
-        print(write_image(args.out.with_name("colorize-kodak.png"), Image(np.concatenate(rows, axis=0))))
+        print(write_image(args.out.with_name("colorize-kodak.jpg"), Image(np.concatenate(rows, axis=0))))
 
 
 if __name__ == "__main__":

@@ -60,8 +60,8 @@ class ColorizeTrainOptions(ConditionalGANOptions):
                       "--l1-weight * L1 (pix2pix's; averages plausible colours into sepia; files without this "
                       "field are regression). classification: logits over the ab bins inside sRGB (grid 10, "
                       "at half resolution), learnt with class-rebalanced cross-entropy (+ --adversarial-weight "
-                      "* GAN, 0 trains no critic) and decoded by annealed mean: vivid colour. Use classification "
-                      "for new models (the bundled one is).", panel="Architecture")
+                      "* GAN, 0 trains no critic) and decoded by annealed mean: more colourful. Use classification "
+                      "for colourful results (see docs/colorize.md).", panel="Architecture")
     temperature: float = flag(DEFAULT_TEMPERATURE, _TEMPERATURE_HELP + "Classification: stored in the model as "
                               "the default of `gantool colorize --temperature`; also decodes the colour the "
                               "critic judges in training.", panel="Losses", min=0.01, max=1.0)
