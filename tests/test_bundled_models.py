@@ -45,13 +45,15 @@ def test_each_builtin_plugin_ships_its_models_in_its_package() -> None:
     assert gantool_superres.MODELS.find("colorize") is None  # each plugin answers for its own files only
     assert gantool_colorize.MODELS.find("colorize") is not None
     assert gantool_cyclegan.MODELS.find("cyclegan-horse2zebra") is not None
+    assert gantool_cyclegan.MODELS.find("cut-horse2zebra") is not None
     assert {folder.package for folder in bundled_model_folders()} >= {"gantool_superres", "gantool_colorize",
                                                                       "gantool_cyclegan"}
 
 
 def test_models_list_shows_the_bundled_models_with_summaries(no_user_models: Path) -> None:
     listed = {entry.name: entry for entry in list_models()}
-    for name in ("superres-x4", "superres-x2", "superres-x4-gan", "colorize", "cyclegan-horse2zebra"):
+    for name in ("superres-x4", "superres-x2", "superres-x4-gan", "colorize", "cyclegan-horse2zebra",
+                 "cut-horse2zebra"):
         assert listed[name].error is None and listed[name].summary, name
     assert listed["superres-x4"].task == "superres" and listed["colorize"].task == "colorize"
 

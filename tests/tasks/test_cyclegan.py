@@ -79,7 +79,7 @@ def test_card_registered_through_entry_point() -> None:
     system = build_plugin_system()
     spec = system.registry.get("cyclegan")
     assert system.registry.owner("cyclegan") == "cyclegan"
-    assert (spec.verb, spec.scale, spec.default_weights) == ("translate", 1, "cyclegan-horse2zebra")
+    assert (spec.verb, spec.scale, spec.default_weights) == ("translate", 1, None)  # the default is `cut`'s
     assert spec.inference_networks == ("generator_ab", "generator_ba")
     assert spec.infer_options is TranslateOptions and spec.train_options is CycleGANTrainOptions
     assert spec.load_implementation() is CycleGAN
@@ -534,19 +534,26 @@ class _Identity(torch.nn.Module):
 
 
 def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) -> None:
-    """Out of the box: `gantool translate photo.png` needs no --model (the bundled CycleGAN), both ways."""
+    """Out of the box: `gantool translate photo.png` needs no --model (the bundled CUT, horse -> zebra); the
+    bundled CycleGAN runs both ways by name."""
     from typer.testing import CliRunner
 
     from gantool.cli.app import build_app
     from gantool.plugin.manager import build_plugin_system
-    if gantool_cyclegan.MODELS.find("cyclegan-horse2zebra") is None:
-        pytest.fail("gantool_cyclegan/models/cyclegan-horse2zebra.safetensors is missing from the checkout")
+    for name in ("cyclegan-horse2zebra", "cut-horse2zebra"):
+        if gantool_cyclegan.MODELS.find(name) is None:
+            pytest.fail(f"gantool_cyclegan/models/{name}.safetensors is missing from the checkout")
     write_image(tmp_path / "photo.png", Image(smooth_images(1, 40, 3)[0][:36]))
     app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))
     outputs = []
-    for direction in ("AtoB", "BtoA"):
-        result = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "-o", str(tmp_path / direction),
-                                          "--direction", direction, "--device", "cpu"])
+    for name, extra in (("default", []), ("AtoB", ["--model", "cyclegan-horse2zebra", "--direction", "AtoB"]),
+                        ("BtoA", ["--model", "cyclegan-horse2zebra", "--direction", "BtoA"])):
+        result = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "-o", str(tmp_path / name),
+                                          *extra, "--device", "cpu"])
         assert result.exit_code == 0, result.output
-        outputs.append(read_image(tmp_path / direction / "photo.png").color)
+        outputs.append(read_image(tmp_path / name / "photo.png").color)
     assert outputs[0].shape == (36, 40, 3) and not np.allclose(outputs[0], outputs[1])
+    assert not np.allclose(outputs[1], outputs[2])
+    one_way = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "--direction", "BtoA",
+                                       "-o", str(tmp_path / "no"), "--device", "cpu"])
+    assert one_way.exit_code == 2 and "direction" in one_way.output
