@@ -164,20 +164,14 @@ CUT_LEARNING_PSNR_DB = 18.0
 
 @pytest.mark.slow
 def test_cut_learns_a_known_colour_mapping(tmp_path: Path) -> None:
-    from test_cyclegan import ROTATE, known_domain, psnr  # the shared learning-test data (tests/tasks/)
+    from test_cyclegan import psnr, write_known_domains  # the shared learning-test data (tests/tasks/)
 
     from gantool.engine.export import load_model
     from gantool.engine.training import Trainer
     from gantool.testing import tiny_training_options
 
     size = 32
-    train_a, train_b = known_domain(64, size, seed=1), known_domain(64, size, seed=2)[:, ROTATE]  # unpaired
-    for name, images in (("trainA", train_a), ("trainB", train_b)):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i, image in enumerate(images):
-            write_image(tmp_path / "data" / name / f"{i:02d}.png", Image(image.permute(1, 2, 0).numpy().copy()))
-    test_a = known_domain(16, size, seed=3)
-    test_b = test_a[:, ROTATE]
+    test_a, test_b = write_known_domains(tmp_path / "data", size)
     options = CUTTrainOptions(blocks=2, width=8, critic_width=16, critic_layers=2, load_size=size, crop=size, lr=1e-3,
                               nce_patches=64, nce_dim=32)
     settings = tiny_training_options(tmp_path / "run", tmp_path / "data", steps=400, batch_size=4, ema_decay=0.99,

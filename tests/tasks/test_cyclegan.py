@@ -279,6 +279,18 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / F.mse_loss(prediction, target).item())
 
 
+def write_known_domains(root: Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unpaired trainA/trainB folders of the known mapping (64 images each) under ``root``; returns the
+    paired test sets (16 images of A and their true B) that the learning tests score against."""
+    train_a, train_b = known_domain(64, size, seed=1), known_domain(64, size, seed=2)[:, ROTATE]  # unpaired
+    for name, images in (("trainA", train_a), ("trainB", train_b)):
+        (root / name).mkdir(parents=True)
+        for i, image in enumerate(images):
+            write_image(root / name / f"{i:02d}.png", Image(image.permute(1, 2, 0).numpy().copy()))
+    test_a = known_domain(16, size, seed=3)
+    return test_a, test_a[:, ROTATE]
+
+
 @pytest.mark.slow
 def test_cyclegan_learns_a_known_colour_mapping(tmp_path: Path) -> None:
     from gantool.engine.export import load_model
@@ -286,13 +298,7 @@ def test_cyclegan_learns_a_known_colour_mapping(tmp_path: Path) -> None:
     from gantool.testing import tiny_training_options
 
     size = 32
-    train_a, train_b = known_domain(64, size, seed=1), known_domain(64, size, seed=2)[:, ROTATE]  # unpaired
-    for name, images in (("trainA", train_a), ("trainB", train_b)):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i, image in enumerate(images):
-            write_image(tmp_path / "data" / name / f"{i:02d}.png", Image(image.permute(1, 2, 0).numpy().copy()))
-    test_a = known_domain(16, size, seed=3)
-    test_b = test_a[:, ROTATE]
+    test_a, test_b = write_known_domains(tmp_path / "data", size)
 
     # The identity loss is off: it rewards G_AB(b) = b, i.e. leaving colours alone, which is exactly what
     # this mapping must not do (the paper uses it for painting <-> photo, to keep colours). A higher learning
