@@ -5,6 +5,8 @@ Usage::
     .venv/bin/python benchmarks/bench_speed.py                  # every part, ~4 minutes on 2 idle cores
     .venv/bin/python benchmarks/bench_speed.py --parts first,folder --repeats 3
     .venv/bin/python benchmarks/bench_speed.py --parts precision --precision bf16
+    .venv/bin/python benchmarks/bench_speed.py --parts precision --device cuda --with-compile --repeats 20 \
+        --data ../shared/data                                   # on a GPU, about half a minute
 
 Parts (``--parts``, comma-separated; default all):
 
@@ -20,10 +22,17 @@ Parts (``--parts``, comma-separated; default all):
   the reduced one (``bf16`` on a CPU with AVX512-BF16/AMX): time on a 768x512 photo (the variants take
   turns, medians) and Y-PSNR on Set5 x4 (8-bit output, border 4, HR cropped to the output), as a ratio and a
   difference. ``--with-compile`` also times the reduced precision under ``--compile`` (after its first image).
+  With ``--device cuda`` (this part only; the others always use the CPU) it is a table instead: fp32, bf16,
+  fp16 and, with ``--with-compile``, ``PRECISION+compile``, each through ``Runtime.from_options`` and
+  ``make_processor`` (autocast, channels_last weights, TF32 for fp32), against the **plain way**: the same
+  generator called directly in fp32 NCHW under ``torch.no_grad`` on the whole photo (host array in and out,
+  and once more with input and output left on the GPU). Speed-ups are against engine fp32; timings are
+  synchronized; a variant that fails prints one line and is left out.
 
 Every timed part alternates its variants and takes medians over ``--repeats``; on a shared machine the
 load average printed at the start and the end says how busy it was. Data (Kodak24, Set5): ``--data``, by
-default a ``shared/data`` folder next to the repository or next to its parent. Figures: docs/speed.md.
+default a ``shared/data`` folder next to the repository or next to its parent; the precision part reads
+only ``photos/Kodak24/kodim01.png`` and ``sr/Set5/{HR,LR_bicubic/X4}``. Figures: docs/speed.md.
 """
 
 from __future__ import annotations
@@ -218,6 +227,133 @@ def part_precision(precision: str, repeats: int, with_compile: bool = False) -> 
               "(after the first image)")
 
 
+def _sync(torch: Any) -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _short(error: BaseException) -> str:
+    """One line for a failed variant: the exception's type and the first line of its message."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200] if text else ''}"
+
+
+def part_precision_cuda(precision: str, repeats: int, with_compile: bool = False, device: str = "cuda") -> None:
+    """``part_precision`` on CUDA: fp32, bf16, fp16 (and ``PRECISION+compile``) through the engine, and the plain way.
+
+    Every variant that fails (unsupported dtype, compile error, out of memory) prints one line and is left
+    out; the others go on. Each timing is bracketed by ``torch.cuda.synchronize()``. ``device`` exists so
+    the code path can be tried on the CPU (with ``torch.cuda`` faked); leave it at ``cuda``.
+    """
+    import numpy as np
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit(f"[precision] --device cuda: CUDA is not available here (torch {torch.__version__}, "
+                         f"CUDA build {torch.version.cuda or 'none'}); use --device cpu")
+    from gantool.engine.export import load_model
+    from gantool.engine.processor import make_processor, prepare_networks
+    from gantool.engine.runtime import Runtime
+    from gantool.image.io import Image, read_image
+    from gantool.image.tensor import to_tensor
+    from gantool.plugin.manager import build_plugin_system
+    from gantool.weights import find_model_file
+    from gantool_superres.metrics import psnr_y
+
+    print(f"\n[precision] superres-x4 on {torch.cuda.get_device_name()} (torch {torch.__version__}, "
+          f"CUDA {torch.version.cuda}), through the engine's processor (tile 0, one pass on the whole image)")
+    spec = build_plugin_system().registry.get("superres")
+    path = find_model_file("superres-x4")
+    assert path is not None, "bundled superres-x4 not found"
+    photo = read_image(KODAK / "kodim01.png")
+    runs: dict[str, Any] = {}
+    names = ["fp32", "bf16", "fp16", *([f"{precision}+compile"] if with_compile else [])]
+    for name in names:
+        try:
+            runtime = Runtime.from_options(argparse.Namespace(device=device, precision=name.split("+")[0],
+                                                              compile=name.endswith("+compile")), distributed=False)
+            model = load_model(path, spec)
+            run = make_processor(model.task, prepare_networks(model.networks, runtime), None, scale=model.scale,
+                                 tile=0, overlap=16, runtime=runtime)
+            _sync(torch)
+            start = time.perf_counter()
+            run(photo)  # warm-up (and compilation)
+            _sync(torch)
+            if name.endswith("+compile"):
+                print(f"  ({name}: the first image took {time.perf_counter() - start:.1f} s, compiling)")
+            runs[f"engine {name}"] = run
+        except Exception as error:  # one line per failed variant, then the next one
+            print(f"  engine {name}: failed, left out ({_short(error)})")
+
+    # The plain way: the same network in fp32 NCHW, no engine (no autocast, no channels_last, no tiling code).
+    try:
+        plain = load_model(path, spec).networks["generator"].to(device).eval()
+
+        def plain_run(picture: Image) -> Any:  # host array in, host array out, as the engine's processor
+            with torch.no_grad():
+                return plain(to_tensor(picture.rgb()).to(device)).clamp_(0, 1).cpu().numpy()
+
+        on_device = to_tensor(photo.rgb()).to(device)
+
+        def plain_forward(_: Image) -> Any:
+            with torch.no_grad():
+                return plain(on_device).clamp_(0, 1)
+
+        for run in (plain_run, plain_forward):
+            run(photo)
+        _sync(torch)
+        runs["plain fp32"] = plain_run
+        runs["plain fp32, forward only"] = plain_forward
+    except Exception as error:
+        print(f"  plain fp32: failed, left out ({_short(error)})")
+
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):  # taking turns
+        for name in list(times):
+            try:
+                _sync(torch)
+                start = time.perf_counter()
+                runs[name](photo)
+                _sync(torch)
+                times[name].append(time.perf_counter() - start)
+            except Exception as error:
+                print(f"  {name}: failed while timed, left out ({_short(error)})")
+                del times[name]
+
+    scores: dict[str, list[float]] = {name: [] for name in times if name.startswith("engine")
+                                      and not name.endswith("+compile")}  # each new Set5 size would recompile
+    for hr_path in sorted((SET5 / "HR").glob("*.png")):
+        lr = read_image(SET5 / "LR_bicubic" / "X4" / hr_path.name)
+        hr = read_image(hr_path).rgb()
+        for name in list(scores):
+            try:
+                sr = np.round(runs[name](Image(lr.rgb())).color.clip(0, 1) * 255) / 255  # the 8-bit file
+                sr_t = torch.from_numpy(np.ascontiguousarray(sr)).permute(2, 0, 1)[None]
+                hr_t = torch.from_numpy(np.ascontiguousarray(hr[: sr.shape[0], : sr.shape[1]])).permute(2, 0, 1)[None]
+                scores[name].append(float(psnr_y(sr_t.float(), hr_t, border=4)))
+            except Exception as error:
+                print(f"  {name}: Set5 failed, PSNR left out ({_short(error)})")
+                del scores[name]
+
+    base = statistics.median(times["engine fp32"]) if times.get("engine fp32") else None
+    base_psnr = statistics.mean(scores["engine fp32"]) if scores.get("engine fp32") else None
+    print(f"  768x512 -> 3072x2048 (kodim01), median of {repeats}, variants taking turns, synchronized; "
+          "speed-up = engine fp32 time / variant time")
+    print(f"  {'variant':<28} {'time':>9} {'speed-up':>9} {'Set5 Y-PSNR':>12} {'vs fp32':>9}")
+    for name, values in times.items():
+        if not values:
+            continue
+        median = statistics.median(values)
+        ratio = f"{base / median:8.2f}x" if base else f"{'-':>9}"
+        psnr = f"{statistics.mean(scores[name]):9.3f} dB" if scores.get(name) else f"{'-':>12}"
+        delta = (f"{statistics.mean(scores[name]) - base_psnr:+6.3f} dB"
+                 if scores.get(name) and base_psnr is not None else f"{'-':>9}")
+        print(f"  {name:<28} {median * 1000:6.1f} ms {ratio} {psnr} {delta}")
+    if base and times.get("plain fp32"):
+        print(f"  engine overhead: engine fp32 / plain fp32 = {base / statistics.median(times['plain fp32']):.2f} "
+              "(both from host arrays to host arrays; 'forward only' keeps input and output on the GPU)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="tile,first,folder,precision")
@@ -225,6 +361,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8, help="photos in the folder run (default 8)")
     parser.add_argument("--precision", default="bf16", help="the reduced precision compared with fp32")
     parser.add_argument("--with-compile", action="store_true", help="also time the reduced precision with --compile")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the precision part runs (the other parts always use the CPU)")
     parser.add_argument("--data", type=Path, default=DATA, help="folder holding photos/Kodak24 and sr/Set5")
     args = parser.parse_args()
     global KODAK, SET5
@@ -239,6 +377,8 @@ def main() -> None:
             part_first(args.repeats)
         elif part == "folder":
             part_folder(args.images, max(1, min(args.repeats, 3)))
+        elif part == "precision" and args.device == "cuda":
+            part_precision_cuda(args.precision, args.repeats, args.with_compile)
         elif part == "precision":
             part_precision(args.precision, args.repeats, args.with_compile)
         else:
