@@ -320,14 +320,16 @@ def part_precision_cuda(precision: str, repeats: int, with_compile: bool = False
                 print(f"  {name}: failed while timed, left out ({_short(error)})")
                 del times[name]
 
-    scores: dict[str, list[float]] = {name: [] for name in times if name.startswith("engine")
+    scores: dict[str, list[float]] = {name: [] for name in times if name != "plain fp32, forward only"
                                       and not name.endswith("+compile")}  # each new Set5 size would recompile
     for hr_path in sorted((SET5 / "HR").glob("*.png")):
         lr = read_image(SET5 / "LR_bicubic" / "X4" / hr_path.name)
         hr = read_image(hr_path).rgb()
         for name in list(scores):
             try:
-                sr = np.round(runs[name](Image(lr.rgb())).color.clip(0, 1) * 255) / 255  # the 8-bit file
+                out = runs[name](Image(lr.rgb()))  # an Image (engine) or a (1, 3, H, W) array (plain)
+                out = out.color if isinstance(out, Image) else out[0].transpose(1, 2, 0)
+                sr = np.round(out.clip(0, 1) * 255) / 255  # the 8-bit file a user gets
                 sr_t = torch.from_numpy(np.ascontiguousarray(sr)).permute(2, 0, 1)[None]
                 hr_t = torch.from_numpy(np.ascontiguousarray(hr[: sr.shape[0], : sr.shape[1]])).permute(2, 0, 1)[None]
                 scores[name].append(float(psnr_y(sr_t.float(), hr_t, border=4)))
@@ -351,7 +353,8 @@ def part_precision_cuda(precision: str, repeats: int, with_compile: bool = False
         print(f"  {name:<28} {median * 1000:6.1f} ms {ratio} {psnr} {delta}")
     if base and times.get("plain fp32"):
         print(f"  engine overhead: engine fp32 / plain fp32 = {base / statistics.median(times['plain fp32']):.2f} "
-              "(both from host arrays to host arrays; 'forward only' keeps input and output on the GPU)")
+              "(above 1: the engine is slower; both from host arrays to host arrays, TF32 allowed for both as the "
+              "runtime sets it; 'forward only' keeps input and output on the GPU)")
 
 
 def main() -> None:

@@ -353,6 +353,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> None:
         print(f"ratio reference / gantool: {ratio:.2f}x  (target >= 1.5)   [total {time.perf_counter() - began:.0f} s]")
     else:
         print(f"no ratio: only {', '.join(means) or 'no side'} finished   [total {time.perf_counter() - began:.0f} s]")
+        if not means:
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":
