@@ -63,7 +63,8 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
     tileable = bool(getattr(task, "tileable", True))  # False: predict sees the whole image (pix2pix, colorize)
     postprocess = getattr(task, "postprocess", None)
     nets = dict(networks)
-    if runtime.device.type == "cpu":
+    on_accelerator = runtime.device.type != "cpu"
+    if not on_accelerator:
         tune_cpu_allocator()  # Runtime.from_options did it already; a hand-built Runtime did not
 
     def on_tile(x: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -73,6 +74,8 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
         x = x.contiguous() if isinstance(x, torch.Tensor) else {k: v.contiguous() for k, v in x.items()}
         with runtime.autocast():
             y = task.predict(nets, x, task_options)
+        if on_accelerator:  # what hwc_array would do on the host copy, here where it costs ~nothing
+            return y.float().nan_to_num_(nan=0.0, posinf=1.0, neginf=0.0).clamp_(0.0, 1.0)
         return y.float()
 
     def probe(x: torch.Tensor) -> torch.Tensor:  # --tile auto measures on an RGB probe: give each input one
@@ -101,7 +104,9 @@ def make_processor(task: Task, networks: Mapping[str, nn.Module], task_options: 
             del x
             if postprocess is not None:
                 y = postprocess(y, size, task_options)
-            color = hwc_array(y)  # a view of y, not a copy
+            # A view of y, not a copy. One clean pass on the accelerator is the clean result (a tiled one is a
+            # blend, clean but for rounding; a postprocess may make anything): then hwc_array skips its pass.
+            color = hwc_array(y, clean=on_accelerator and not tiled and postprocess is None)
         if image.is_gray and keep_gray and color.shape[2] == 3:
             color = (color @ LUMA)[..., None]
         # "drop" gives an opaque output, and so does "as-mask" when the alpha was the mask

@@ -31,7 +31,7 @@ def to_array(tensor: torch.Tensor) -> np.ndarray:
     return values.clamp(0.0, 1.0).permute(1, 2, 0).contiguous().numpy()
 
 
-def hwc_array(tensor: torch.Tensor) -> np.ndarray:
+def hwc_array(tensor: torch.Tensor, *, clean: bool = False) -> np.ndarray:
     """:func:`gantool.imagetensor.to_array` for a ``(1, C, H, W)`` result we own: in place, no full-size copy.
 
     ``to_array`` converts, clamps and transposes into three separate copies; for a 4096x4096 output each is
@@ -40,11 +40,15 @@ def hwc_array(tensor: torch.Tensor) -> np.ndarray:
     and the ``(H, W, C)`` array is a view of it (contiguous when the result is channels_last). A result that
     is not dense (an expanded tensor), not float32 or not on the CPU is copied first. Call it inside the
     ``torch.inference_mode()`` block that made the tensor (in-place updates of its tensors need it).
+
+    ``clean``: the caller already zeroed NaN and clamped on the GPU, where it is ~100x cheaper; this skips
+    the two passes over the host copy (13 ms for a 3072x2048 result on one CPU thread).
     """
     if tensor.ndim != 4 or tensor.shape[0] != 1:
         return to_array(tensor)  # its error message
     dense = tensor.is_contiguous() or tensor.is_contiguous(memory_format=torch.channels_last)
     if not dense or tensor.dtype != torch.float32 or tensor.device.type != "cpu":
         tensor = tensor.to("cpu", torch.float32).contiguous()
-    tensor = tensor.detach().nan_to_num_(nan=0.0, posinf=1.0, neginf=0.0).clamp_(0.0, 1.0)
-    return tensor[0].permute(1, 2, 0).numpy()
+    if not clean:
+        tensor = tensor.detach().nan_to_num_(nan=0.0, posinf=1.0, neginf=0.0).clamp_(0.0, 1.0)
+    return tensor.detach()[0].permute(1, 2, 0).numpy()

@@ -278,6 +278,16 @@ def test_hwc_array_matches_to_array_without_a_copy() -> None:
         hwc_array(torch.zeros(2, 3, 4, 4))
 
 
+def test_hwc_array_clean_trusts_the_caller() -> None:
+    """``clean=True`` (the processor sanitised the result on the GPU) skips the host passes: values as given."""
+    values = torch.rand(1, 3, 5, 7)
+    values[0, 0, 0, 0] = 1.5  # out of range on purpose: a clean caller would never hand this over
+    out = hwc_array(values, clean=True)
+    assert out[0, 0, 0] == np.float32(1.5)
+    assert np.shares_memory(out, values.numpy())
+    assert hwc_array(values)[0, 0, 0] == np.float32(1.0)
+
+
 # ---------------------------------------------------------------------------------------- tile planning
 
 
