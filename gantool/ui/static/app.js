@@ -306,7 +306,7 @@ async function poll() {
   }
   state.job = job;
   $("progress").max = Math.max(job.total, 1);
-  $("progress").value = job.done;
+  $("progress").value = job.done + (job.part || 0);  // part: the tiles of the image in hand
   $("status").textContent = job.state === "queued" && job.position ? `queued (${job.position} ahead)`
     : `${job.state}${job.message && job.message !== job.state ? ": " + job.message : ""}`;
   if (job.state === "queued" || job.state === "running") {
