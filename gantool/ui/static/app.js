@@ -172,6 +172,7 @@ function setupBrush() {
   const canvas = $("mask-canvas");
   const context = canvas.getContext("2d");
   let drawing = false;
+  let last = null;  // the previous point of the stroke: a fast drag is joined by a line, not left as dots
   const point = (event) => {
     const box = canvas.getBoundingClientRect();
     return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
@@ -180,10 +181,19 @@ function setupBrush() {
     const [x, y] = point(event);
     const radius = Number($("brush-size").value) * canvas.width / canvas.getBoundingClientRect().width / 2;
     context.globalCompositeOperation = $("eraser").checked ? "destination-out" : "source-over";
-    context.fillStyle = "rgb(255, 0, 0)";
+    context.fillStyle = context.strokeStyle = "rgb(255, 0, 0)";
     context.beginPath();
     context.arc(x, y, radius, 0, 2 * Math.PI);
     context.fill();
+    if (last) {
+      context.lineWidth = 2 * radius;
+      context.lineCap = "round";
+      context.beginPath();
+      context.moveTo(last[0], last[1]);
+      context.lineTo(x, y);
+      context.stroke();
+    }
+    last = [x, y];
   };
   canvas.addEventListener("pointerdown", (event) => {
     const image = state.images[state.selected];
@@ -192,11 +202,12 @@ function setupBrush() {
     if (image.history.length > 30) image.history.shift();
     image.maskFile = null;  // painting over an uploaded mask: the painted one is sent
     drawing = true;
+    last = null;
     canvas.setPointerCapture(event.pointerId);
     paint(event);
   });
   canvas.addEventListener("pointermove", (event) => { if (drawing) paint(event); });
-  canvas.addEventListener("pointerup", () => { drawing = false; saveMask(); });
+  canvas.addEventListener("pointerup", () => { drawing = false; last = null; saveMask(); });
   $("undo").addEventListener("click", () => {
     const image = state.images[state.selected];
     if (image && image.history.length) { context.putImageData(image.history.pop(), 0, 0); saveMask(); }
