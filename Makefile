@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test test-browser lint demo bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,13 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest -q
 	bash .ci/example-plugin.sh
+
+# The page of `gantool serve` in headless Chromium (tests/test_ui_browser.py; docs/ui.md). Needs Chromium and
+# its driver on PATH (Debian: apt-get install chromium chromium-driver); installs selenium into .venv, and
+# fails, rather than skips, when a piece is missing.
+test-browser: setup
+	$(BIN)/python -m pip install --quiet "selenium>=4,<5"
+	GANTOOL_BROWSER_TEST=1 $(BIN)/python -m pytest -q tests/test_ui_browser.py
 
 demo: setup
 	bash scripts/demo.sh

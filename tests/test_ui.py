@@ -342,3 +342,96 @@ def test_every_tasks_defaults_as_the_page_sends_them_are_accepted(client, system
         if spec.infer_options is not None:
             rebuilt = spec.infer_options(**{name: value for name, value in values.items() if name in own})
             assert rebuilt == spec.infer_options(), task["name"]
+
+
+def test_a_model_is_loaded_once_for_the_images_and_jobs_of_a_server(client, tmp_path: Path, monkeypatch) -> None:
+    import gantool.engine.export as export
+
+    loads: list[str] = []
+    real = export.load_model
+
+    def counting(path: Path, *args: Any, **kwargs: Any) -> Any:
+        loads.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(export, "load_model", counting)
+    first, second = photo(tmp_path / "a.png"), photo(tmp_path / "b.png", seed=1)
+    submit(client, "superres", [("images", first), ("images", second)], model="superres-x2", device="cpu")
+    submit(client, "superres", [("images", first)], model="superres-x2", device="auto")  # auto is the cpu here
+    submit(client, "lapgan", seed=1, count=10, device="cpu")  # two chunks, one load
+    assert loads == ["superres-x2.safetensors", "lapgan-faces32.safetensors"]
+
+
+def test_the_model_cache_is_keyed_by_the_file_and_bounded(tmp_path: Path) -> None:
+    import os
+
+    import torch
+
+    from gantool.engine.inference import load_for_inference
+    from gantool.engine.runtime import Runtime
+    from gantool.ui.runner import ModelLRU
+
+    model = Path(gantool_superres.__file__).parent / "models" / "superres-x2.safetensors"
+    copy = tmp_path / "x2.safetensors"
+    copy.write_bytes(model.read_bytes())
+    runtime = Runtime(device=torch.device("cpu"))
+    cache = ModelLRU(size=1)
+    loaded = load_for_inference(copy, gantool_superres.SPEC, runtime, cache)
+    assert load_for_inference(copy, gantool_superres.SPEC, runtime, cache) is loaded and len(cache) == 1
+    os.utime(copy, ns=(1, 1))  # a replaced file is loaded again, and the old one dropped (size 1)
+    again = load_for_inference(copy, gantool_superres.SPEC, runtime, cache)
+    assert again is not loaded and len(cache) == 1
+    assert load_for_inference(copy, gantool_superres.SPEC, runtime, ModelLRU(size=0)) is not again
+
+
+def test_device_names_of_one_device_share_a_queue_and_a_missing_one_is_refused(client, tmp_path: Path) -> None:
+    import torch
+
+    image = photo(tmp_path / "a.png")
+    job = submit(client, "superres", [("images", image)], model="superres-x2", device="auto")
+    assert job["device"] == ("cpu" if not torch.cuda.is_available() else f"cuda:{torch.cuda.current_device()}")
+    if not torch.cuda.is_available():
+        response = client.post("/api/jobs", data={"task": "superres", "options": json.dumps({"device": "cuda"})},
+                               files=[("images", ("a.png", image.read_bytes(), "image/png"))])
+        assert response.status_code == 422 and "CUDA is not available" in response.json()["error"]
+
+
+def test_a_large_image_reports_its_tiles_and_a_cancel_stops_it_between_tiles(client, tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    seen: list[tuple[int, int, str]] = []
+    real = Job.tile
+
+    def observe(job: Job, done: int, total: int) -> None:
+        seen.append((done, total, job.message))
+        if done == 2:
+            client.delete(f"/api/jobs/{job.id}")  # the user presses Cancel in the middle of the image
+        real(job, done, total)
+
+    monkeypatch.setattr(Job, "tile", observe)
+    image = photo(tmp_path / "big.png", (64, 64))
+    response = client.post("/api/jobs", data={"task": "superres", "options": json.dumps(
+        {"device": "cpu", "tile": "16", "tile_overlap": 4})}, files=[("images", ("big.png", image.read_bytes(),
+                                                                                 "image/png"))])
+    job = client.jobs.wait(response.json()["id"], timeout=120)
+    assert job.state == "cancelled" and job.error is None and job.results == []
+    assert [done for done, _, _ in seen] == [1, 2] and seen[0][1] > 2  # stopped at tile 2 of several
+    assert job.message.endswith(f"tile 2 of {seen[0][1]}") and 0 < job.part < 1
+
+
+def test_tile_progress_is_reported_only_to_the_thread_that_asked() -> None:
+    import torch
+
+    from gantool.engine.progress import observe_tiles
+    from gantool.engine.tiling import tiled_apply
+
+    seen: list[tuple[int, int]] = []
+    image = torch.rand(1, 3, 20, 30)
+    with observe_tiles(lambda done, total: seen.append((done, total))):
+        out = tiled_apply(lambda x: x * 2, image, tile=12, overlap=2)
+        other = threading.Thread(target=tiled_apply, args=(lambda x: x, image), kwargs={"tile": 12, "overlap": 2})
+        other.start()
+        other.join()
+    tiled_apply(lambda x: x, image)  # no observer: nothing reported
+    assert torch.allclose(out, image * 2)
+    total = seen[0][1]
+    assert total > 1 and seen == [(done, total) for done in range(1, total + 1)]

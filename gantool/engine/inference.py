@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +27,19 @@ if TYPE_CHECKING:
     from gantool.plugin.common import InferenceOptions
     from gantool.plugin.spec import TaskSpec
 
+#: Loaded models kept between calls by a long-lived caller (``gantool serve``): any mutable mapping (a dict,
+#: a bounded LRU); keys are made by :func:`load_for_inference`. The CLI passes none and loads once per command.
+ModelCache = MutableMapping[tuple[Any, ...], Any]
+
 
 def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions, task_options: Any,
-                  inputs: list[str], companions: Mapping[str, str] | None = None) -> BatchResult:
+                  inputs: list[str], companions: Mapping[str, str] | None = None,
+                  model_cache: ModelCache | None = None) -> BatchResult:
     """Run an image-to-image task over files, folders or globs; raises ``InputError`` if any image failed.
 
     ``companions`` gives the task's other inputs (``{"mask": "masks/"}``: a file, folder or glob each),
-    paired with the images by :mod:`gantool.engine.pairing`.
+    paired with the images by :mod:`gantool.engine.pairing`. ``model_cache``: reuse a model loaded by an
+    earlier call (see :func:`load_for_inference`).
 
     The journal's parameter hash covers the task, the model file (path, size, mtime), the task's options
     and the output quality, so changing any of them recomputes on a rerun; device, precision and tiling
@@ -48,7 +54,7 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
     pixel_limit(), aspect_limit()  # a malformed GANTOOL_MAX_PIXELS / _ASPECT is one usage error, not one per image
     items = pair_inputs(collect_inputs(inputs, recursive=options.recursive), companions)
     with Runtime.from_options(options, distributed=False) as runtime:  # torchrun ranks shard the inputs
-        model = load_for_inference(model_path, spec, runtime)
+        model = load_for_inference(model_path, spec, runtime, model_cache)
         process = make_processor(model.task, model.networks, task_options, scale=model.scale,
                                  tile=(tile := resolve_tile(options.tile)),
                                  overlap=resolve_overlap(tile, options.tile_overlap), runtime=runtime)
@@ -113,9 +119,20 @@ def resolve_overlap(tile: int | None, overlap: int) -> int:
     return overlap
 
 
-def load_for_inference(model_path: Path, spec: TaskSpec, runtime: Runtime) -> Any:
+def load_for_inference(model_path: Path, spec: TaskSpec, runtime: Runtime, cache: ModelCache | None = None) -> Any:
+    """The model on the runtime's device, ready to predict; with ``cache``, the one loaded before for the same
+    task, file (path, size and mtime: a replaced file is loaded again), device, precision and compile."""
     from gantool.engine.export import load_model
 
+    key: tuple[Any, ...] = ()
+    if cache is not None:
+        stat = Path(model_path).stat()
+        key = (spec.name, str(Path(model_path).resolve()), stat.st_size, stat.st_mtime_ns, str(runtime.device),
+               runtime.precision, runtime.compile)
+        if (cached := cache.get(key)) is not None:
+            return cached
     model = load_model(model_path, spec, device=runtime.device)
     model.networks = prepare_networks(model.networks, runtime)
+    if cache is not None:
+        cache[key] = model
     return model

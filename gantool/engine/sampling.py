@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from gantool.engine.batchplan import path_key
-from gantool.engine.inference import inference_params, load_for_inference
+from gantool.engine.inference import ModelCache, inference_params, load_for_inference
 from gantool.engine.journal import (
     DONE,
     FOREIGN,
@@ -80,8 +80,11 @@ def sample_path(output: Path, task_name: str, seed: int, index: int, ext: str) -
     return Path(output) / f"{task_name}-seed{seed}-{index:04d}{ext}"
 
 
-def run_sampling(*, spec: TaskSpec, model_path: Path, options: SampleOptions, task_options: Any) -> SampleResult:
+def run_sampling(*, spec: TaskSpec, model_path: Path, options: SampleOptions, task_options: Any,
+                 model_cache: ModelCache | None = None) -> SampleResult:
     """Generate images ``0 .. options.count - 1`` of ``options.seed`` with ``task.sample`` into ``options.output``.
+
+    ``model_cache``: reuse a model loaded by an earlier call (:func:`~gantool.engine.inference.load_for_inference`).
 
     Images already written with the same parameters are skipped (see the module docstring); with
     ``options.grid`` one more file, ``<task>-seed<S>-grid.<ext>``, shows all ``count`` images.
@@ -102,7 +105,7 @@ def run_sampling(*, spec: TaskSpec, model_path: Path, options: SampleOptions, ta
     result = SampleResult(images=paths)
     console = Console(stderr=True)
     with Runtime.from_options(options, distributed=False) as runtime:
-        model = load_for_inference(model_path, spec, runtime)
+        model = load_for_inference(model_path, spec, runtime, model_cache)
         task = model.task
         if type(task).sample is Task.sample:
             raise PluginError(f"task {spec.name!r} is of kind 'sample' but {type(task).__name__} does not implement "

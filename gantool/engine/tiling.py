@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gantool.engine.progress import tile_done
 from gantool.errors import GantoolError
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def tiled_apply(
         if tile_h == 0 or (height <= tile_h and width <= tile_w):
             out = fn(_each(image, lambda t: t.to(device)))
             _check_output(out, reference, height, width, scale)
+            tile_done(1, 1)
             return out.to(home, out_dtype)
         if any(overlap >= side for side, length in ((tile_h, height), (tile_w, width)) if length > side):
             raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
@@ -126,11 +128,14 @@ def tiled_apply(
         wys = [_window(y, th, height, scale, overlap).to(home) for y in ys]
         wxs = [_window(x, tw, width, scale, overlap).to(home) for x in xs]
         acc: Tensor | None = None
+        done = 0
         for y, wy in zip(ys, wys, strict=True):
             for x, wx in zip(xs, wxs, strict=True):
                 part = _each(image, _window_of(y, x, th, tw, device))
                 out = fn(part)
                 _check_output(out, reference, th, tw, scale)
+                done += 1
+                tile_done(done, len(ys) * len(xs))
                 out = out.to(home, torch.float32)
                 if acc is None:
                     shape = (*out.shape[:2], height * scale, width * scale)

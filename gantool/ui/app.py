@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from gantool.errors import CheckpointError, GantoolError, InputError, UsageError, one_line
 from gantool.plugin.manager import PluginSystem
 from gantool.ui.jobs import Job, JobQueue
-from gantool.ui.runner import pick_model, run_job
+from gantool.ui.runner import ModelLRU, pick_model, queue_device, run_job
 from gantool.ui.schema import coerce_values, describe_tasks
 from gantool.ui.uploads import UploadTooLarge, check_image, max_upload_bytes, safe_name, save_upload
 
@@ -46,7 +46,8 @@ def create_app(system: PluginSystem, workdir: Path | None = None, allowed_hosts:
     loopback server through DNS rebinding; ``None`` answers any.
     """
     folders: list[Path] = [] if workdir is None else [Path(workdir)]
-    jobs = JobQueue(lambda job: run_job(system, job))
+    models = ModelLRU()
+    jobs = JobQueue(lambda job: run_job(system, job, models))
 
     def root() -> Path:
         """The server's folder, made when the first job needs it (a server never used writes nothing)."""
@@ -63,7 +64,7 @@ def create_app(system: PluginSystem, workdir: Path | None = None, allowed_hosts:
 
     app = FastAPI(title="gantool", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
-    app.state.jobs, app.state.system = jobs, system
+    app.state.jobs, app.state.system, app.state.models = jobs, system, models
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if allowed_hosts is not None:
         from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -166,8 +167,9 @@ def _submit(system: PluginSystem, jobs: JobQueue, root: Path, task: str, model: 
         raise UsageError(f"{len(masks)} masks for {len(images)} images: give one mask for all or one per image")
     elif masks and len(spec.inputs) < 2:
         raise UsageError(f"task {task!r} takes no mask")
+    device = queue_device(str(values.get("device", "auto")))
     job_id = jobs.new_id()
-    job = Job(id=job_id, task=task, device=str(values.get("device", "auto")), folder=root / f"job-{job_id}")
+    job = Job(id=job_id, task=task, device=device, folder=root / f"job-{job_id}")
     names = _store(images, job.inputs, set())
     mask_names = _store(masks, job.inputs / "masks", set())
     job.request = {"model": model, "model_path": str(model_path), "values": values, "images": names,

@@ -3,7 +3,7 @@
 A job is a request to run one task over a few uploaded images (or to generate images). The queue keeps one
 worker thread per device name, so two jobs never share a GPU's memory, while a CPU job need not wait for a
 CUDA one. Cancel is cooperative: a queued job is dropped at once, a running one stops between items (an
-image, a chunk of samples), because the engine finishes the item it is computing.
+image, a chunk of samples) or, for an image, between its tiles (:mod:`gantool.engine.progress`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ class Job:
     state: State = "queued"
     done: int = 0
     total: int = 1
+    #: How far the item in hand is (0 to 1, from its tiles): the page's bar shows ``done + part``.
+    part: float = 0.0
     message: str = ""
+    _item: str = field(default="", repr=False)  # the message of the item in hand, which tiles extend
     error: str | None = None
     #: One row per result: {"input": upload name or None, "output": file name under out/, "kind": ...}.
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -55,14 +58,24 @@ class Job:
 
     def step(self, done: int, total: int, message: str = "") -> None:
         """Report progress; raises :class:`Cancelled` when a cancel was requested (between items)."""
-        self.done, self.total, self.message = done, total, message
+        self.done, self.total, self.message, self.part = done, total, message, 0.0
+        self._item = message
         if self.cancel_requested.is_set():
+            raise Cancelled
+
+    def tile(self, done: int, total: int) -> None:
+        """Progress inside the item in hand (a :func:`~gantool.engine.progress.observe_tiles` observer);
+        raises :class:`Cancelled` when a cancel was requested, which stops a large image between tiles."""
+        self.part = done / max(total, 1)
+        if total > 1:
+            self.message = f"{self._item}, tile {done} of {total}".lstrip(", ")
+        if self.cancel_requested.is_set() and done < total:
             raise Cancelled
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "task": self.task, "device": self.device, "state": self.state, "done": self.done,
-                "total": self.total, "message": self.message, "error": self.error, "results": self.results,
-                "request": self.request}
+                "total": self.total, "part": self.part, "message": self.message, "error": self.error,
+                "results": self.results, "request": self.request}
 
 
 Runner = Callable[[Job], None]

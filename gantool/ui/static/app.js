@@ -78,10 +78,16 @@ function fieldInput(option) {
 function buildForm(task) {
   const form = $("options-form");
   form.replaceChildren();
-  for (const [title, options] of [["Run", task.common], [`${task.name} options`, task.options]]) {
+  // The shared flags of an image task (device, tiling, format) are rarely changed: folded away at first.
+  // A generation task's (seed, count, class, grid) are its main options: shown.
+  const groups = [["common-options", "Run settings", task.common, task.kind === "sample"],
+                  ["task-options", `${task.name} options`, task.options, true]];
+  for (const [id, title, options, open] of groups) {
     if (!options.length) continue;
-    const set = document.createElement("fieldset");
-    const legend = document.createElement("legend");
+    const set = document.createElement("details");
+    set.id = id;
+    set.open = open;
+    const legend = document.createElement("summary");
     legend.textContent = title;
     set.append(legend);
     for (const option of options) {
@@ -166,6 +172,7 @@ function setupBrush() {
   const canvas = $("mask-canvas");
   const context = canvas.getContext("2d");
   let drawing = false;
+  let last = null;  // the previous point of the stroke: a fast drag is joined by a line, not left as dots
   const point = (event) => {
     const box = canvas.getBoundingClientRect();
     return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
@@ -174,10 +181,19 @@ function setupBrush() {
     const [x, y] = point(event);
     const radius = Number($("brush-size").value) * canvas.width / canvas.getBoundingClientRect().width / 2;
     context.globalCompositeOperation = $("eraser").checked ? "destination-out" : "source-over";
-    context.fillStyle = "rgb(255, 0, 0)";
+    context.fillStyle = context.strokeStyle = "rgb(255, 0, 0)";
     context.beginPath();
     context.arc(x, y, radius, 0, 2 * Math.PI);
     context.fill();
+    if (last) {
+      context.lineWidth = 2 * radius;
+      context.lineCap = "round";
+      context.beginPath();
+      context.moveTo(last[0], last[1]);
+      context.lineTo(x, y);
+      context.stroke();
+    }
+    last = [x, y];
   };
   canvas.addEventListener("pointerdown", (event) => {
     const image = state.images[state.selected];
@@ -186,11 +202,12 @@ function setupBrush() {
     if (image.history.length > 30) image.history.shift();
     image.maskFile = null;  // painting over an uploaded mask: the painted one is sent
     drawing = true;
+    last = null;
     canvas.setPointerCapture(event.pointerId);
     paint(event);
   });
   canvas.addEventListener("pointermove", (event) => { if (drawing) paint(event); });
-  canvas.addEventListener("pointerup", () => { drawing = false; saveMask(); });
+  canvas.addEventListener("pointerup", () => { drawing = false; last = null; saveMask(); });
   $("undo").addEventListener("click", () => {
     const image = state.images[state.selected];
     if (image && image.history.length) { context.putImageData(image.history.pop(), 0, 0); saveMask(); }
@@ -300,9 +317,9 @@ async function poll() {
   }
   state.job = job;
   $("progress").max = Math.max(job.total, 1);
-  $("progress").value = job.done;
+  $("progress").value = job.done + (job.part || 0);  // part: the tiles of the image in hand
   $("status").textContent = job.state === "queued" && job.position ? `queued (${job.position} ahead)`
-    : `${job.state}${job.message ? ": " + job.message : ""}`;
+    : `${job.state}${job.message && job.message !== job.state ? ": " + job.message : ""}`;
   if (job.state === "queued" || job.state === "running") {
     state.timer = setTimeout(poll, 300);
     return;
@@ -322,16 +339,18 @@ function showResults(job) {
     picture.src = url;
     picture.alt = row.output;
     picture.addEventListener("click", () => compare(job, row));
+    picture.title = row.output;
     const link = document.createElement("a");
     link.id = `download-${index}`;
     link.className = "download";
     link.href = `${url}?download=true`;
     link.download = row.output;
-    link.textContent = `download ${row.output}`;
+    link.title = row.output;
+    link.textContent = row.kind === "grid" ? "download grid" : "download";
     item.append(picture, link);
     return item;
   }));
-  const first = job.results.find((row) => row.input);
+  const first = job.results.find((row) => row.input) || job.results.find((row) => row.kind === "grid");
   if (first) compare(job, first);
   $("more-like-this").hidden = !(state.task.kind === "sample" && job.state === "done");
 }
@@ -339,9 +358,18 @@ function showResults(job) {
 function compare(job, row) {
   const after = $("compare-after");
   const before = $("compare-before");
-  after.onload = applyZoom;
+  after.onload = () => {  // a small image is enlarged to fill the view (never shrunk: 100% is full resolution)
+    const width = $("compare-view").clientWidth - 4;
+    const height = window.innerHeight * 0.7 - 4;  // the view's max-height
+    const fit = Math.floor(Math.min(width / Math.max(after.naturalWidth, 1), height / Math.max(after.naturalHeight, 1))
+                           * 100);
+    $("zoom").value = String(Math.min(Math.max(fit, 100), Number($("zoom").max)));
+    applyZoom();
+  };
   after.src = `/api/jobs/${job.id}/files/${encodeURIComponent(row.output)}`;
   before.src = row.input ? `/api/jobs/${job.id}/inputs/${encodeURIComponent(row.input)}` : after.src;
+  // A generated image has no "before": no slider, just the image and its zoom.
+  $("compare-clip").hidden = $("compare-slider").parentElement.hidden = !row.input;
   $("compare").hidden = false;
 }
 
