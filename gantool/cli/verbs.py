@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,36 +26,34 @@ from gantool.cli.command import (
     refuse_foreign_options,
     resolve_values,
     resolved_data,
+    typed_on_command_line,
 )
 from gantool.cli.report import report_warning
 from gantool.errors import CheckpointError, PluginError, UsageError, one_line
 from gantool.plugin.common import InferenceOptions, SampleOptions, TrainingOptions
 from gantool.plugin.manager import PluginSystem, first_result
-from gantool.plugin.options import build
+from gantool.plugin.options import build, option_fields
 from gantool.plugin.spec import TaskSpec
 from gantool.weights import missing_model_message, read_metadata
 
 
 def choose_task(
     system: PluginSystem, verb: str, specs: list[TaskSpec], model: str | None, values: dict[str, Any], *,
-    evaluating: bool = False,
+    evaluating: bool = False, typed: Collection[str] = (),
 ) -> tuple[TaskSpec, Path]:
     """Pick the task and weights file for a command: the model file's metadata decides for shared verbs.
 
     The one way a ``--model`` name becomes a file, for the verbs and ``gantool eval TASK`` alike: through
-    the ``gantool_resolve_weights`` hook, or the task's ``default_weights`` when no model is given. A model
-    of another installed task is a ``UsageError`` pointing at the command that runs it (``evaluating``:
-    its ``gantool eval`` command).
+    the ``gantool_resolve_weights`` hook, or the task's ``default_weights`` when no model is given (on a
+    shared verb, :func:`default_task` picks which, from the option names in ``typed``: those typed on the
+    command line). A model of another installed task is a ``UsageError`` pointing at the command that runs
+    it (``evaluating``: its ``gantool eval`` command).
     """
     def hook(*, task: TaskSpec, name: str) -> Any:
         return resolve_weights(system, task, name)
 
     if model is None:
-        defaults = [spec for spec in specs if spec.default_weights]
-        if len(defaults) != 1:
-            raise UsageError(f"'{verb}' needs --model: it runs {_either(specs)} models, and the model file "
-                             "says which (see `gantool models list`)")
-        spec = defaults[0]
+        spec = default_task(verb, specs, typed)
         name = spec.default_weights_for(build(spec.infer_options, values))
         path = hook(task=spec, name=name) if name is not None else None
         if path is None:
@@ -78,6 +77,28 @@ def choose_task(
     raise CheckpointError(f"model '{path}' names task {task_name!r}, which no installed plugin provides")
 
 
+def default_task(verb: str, specs: list[TaskSpec], typed: Collection[str] = ()) -> TaskSpec:
+    """The task whose ``default_weights`` a verb runs without ``--model``.
+
+    Of the tasks with default weights, those whose own options include every task flag in ``typed``
+    remain (``--direction`` rules out a task without it); of several, the one with ``verb_default``. No
+    task, or several without one marked, is a one-line ``UsageError`` asking for ``--model``.
+    """
+    task_flags = {option.name for spec in specs for option in option_fields(spec.options_of("infer"))}
+    wanted = task_flags.intersection(typed)
+    fitting = [spec for spec in specs if spec.default_weights
+               and wanted <= {option.name for option in option_fields(spec.options_of("infer"))}]
+    if len(fitting) > 1:
+        fitting = [spec for spec in fitting if spec.verb_default]
+    if len(fitting) == 1:
+        return fitting[0]
+    why = f"it runs {_either(specs)} models, and the model file says which (see `gantool models list`)"
+    if wanted and not fitting and any(spec.default_weights for spec in specs):
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(wanted))
+        why = f"no default model takes {flags}; {why}"
+    raise UsageError(f"'{verb}' needs --model: {why}")
+
+
 def resolve_weights(system: PluginSystem, spec: TaskSpec, name: str) -> Any:
     """The ``gantool_resolve_weights`` hook's answer; a plugin whose resolver raises is skipped with a
     warning line, so one broken plugin cannot break every ``--model`` for everyone."""
@@ -95,6 +116,10 @@ def add_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: list[Task
                                                          for s in specs if s.kind == kind)
                            for kind in sorted(kinds))
         raise PluginError(f"claimed by tasks of two kinds: {claims}; one of them must use another verb")
+    marked = [spec for spec in specs if spec.verb_default]
+    if len(marked) > 1:
+        claims = ", ".join(f"{s.name!r} (plugin {_owner(system, s)!r})" for s in marked)
+        raise PluginError(f"tasks {claims} all set verb_default; at most one task of a verb may")
     if specs[0].kind == "sample":
         add_sample_verb(app, system, verb, specs)
     else:
@@ -137,7 +162,7 @@ def add_image_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: lis
     def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
         values = resolve_values(ctx, fields, kwargs)
         options = build(InferenceOptions, values)
-        spec, model_path = choose_task(system, verb, specs, options.model, values)
+        spec, model_path = choose_task(system, verb, specs, options.model, values, typed=_typed(ctx, fields))
         refuse_foreign_options(ctx, spec, specs, "infer")
         extra = {}
         if companions:  # only multi-input verbs pass it, so the seam's single-input call is unchanged
@@ -159,7 +184,7 @@ def add_sample_verb(app: typer.Typer, system: PluginSystem, verb: str, specs: li
     def body(ctx: typer.Context, kwargs: dict[str, Any]) -> None:
         values = resolve_values(ctx, fields, kwargs)
         options = build(SampleOptions, values)
-        spec, model_path = choose_task(system, verb, specs, options.model, values)
+        spec, model_path = choose_task(system, verb, specs, options.model, values, typed=_typed(ctx, fields))
         refuse_foreign_options(ctx, spec, specs, "infer")
         launch.run_sampling(spec=spec, model_path=model_path, options=options,
                             task_options=build(spec.infer_options, values))
@@ -182,6 +207,10 @@ def add_train_command(train_app: typer.Typer, system: PluginSystem, spec: TaskSp
 
     summary = f"Train a {spec.name} model: {spec.summary}"
     train_app.command(spec.name, help=summary)(make_command(fields, body, [], summary))
+
+
+def _typed(ctx: typer.Context, fields: list[Any]) -> set[str]:
+    return typed_on_command_line(ctx, [option.name for option in fields])
 
 
 def _command_line() -> str:

@@ -123,6 +123,12 @@ class TaskSpec:
         default_weights: Bundled model name used when ``--model`` is not given, e.g. ``"superres-x4"``.
             It may name fields of ``infer_options`` in braces, ``"superres-x{scale}"``, so that an option
             such as ``--scale 2`` picks another bundled model.
+        verb_default: This task's ``default_weights`` answer a bare call of a verb that several tasks with
+            default weights share. Without ``--model`` the verb keeps the tasks whose default weights take
+            every task flag typed on the command line (``translate --direction BtoA`` rules out a task without
+            ``--direction``); when more than one is left, the one marked here runs. At most one task of a verb
+            may set it (a second claim leaves the verb out, with a warning naming both); it needs
+            ``default_weights``.
         inference_networks: Networks that get EMA, are exported, and are loaded for inference. Only the
             default of ``Task.inference_network_names()``, which a task overrides when its options decide
             them (one generator per pyramid level); the model file records the names it holds.
@@ -154,6 +160,7 @@ class TaskSpec:
     scale: int = 1
     kind: TaskKind = "image-to-image"
     default_weights: str | None = None
+    verb_default: bool = False
     inference_networks: tuple[str, ...] = ("generator",)
     inputs: tuple[InputSpec, ...] = (InputSpec("image"),)
     eval_options: type | None = None
@@ -185,6 +192,10 @@ class TaskSpec:
             found.append(f"scale must be a positive integer, got {self.scale!r}")
         if self.kind not in ("image-to-image", "sample"):
             found.append(f"kind must be 'image-to-image' or 'sample', got {self.kind!r}")
+        if not isinstance(self.verb_default, bool):
+            found.append(f"verb_default must be True or False, got {self.verb_default!r}")
+        elif self.verb_default and (self.verb is None or not self.default_weights):
+            found.append("verb_default needs a verb and default_weights (it picks which default a bare verb runs)")
         if not self.inference_networks or not all(isinstance(n, str) for n in self.inference_networks):
             found.append("inference_networks must be a non-empty tuple of network names")
         found += self._input_problems()

@@ -3,10 +3,11 @@
 The cheap side, imported on every CLI start through the ``gantool`` entry point: the task cards only, no
 torch. ``gantool train cyclegan --data horse2zebra`` trains both directions at once from ``trainA/`` and
 ``trainB/`` folders; ``gantool translate IMAGES --model M.safetensors [--direction BtoA]`` runs one of the
-two generators. pix2pix shares the ``translate`` verb: the model file's ``gantool.task`` says which runs.
-``cut`` is the one-sided alternative (one generator A to B, one critic, a patch-wise contrastive loss
-instead of the cycle): ``gantool train cut``, and the same ``translate`` verb. The heavy sides are
-:mod:`gantool_cyclegan.task` and :mod:`gantool_cyclegan.cut`.
+two generators (without ``--model``, ``--direction BtoA`` runs the bundled zebra to horse). pix2pix shares
+the ``translate`` verb: the model file's ``gantool.task`` says which runs. ``cut`` is the one-sided
+alternative (one generator A to B, one critic, a patch-wise contrastive loss instead of the cycle):
+``gantool train cut``, and the same ``translate`` verb. The heavy sides are :mod:`gantool_cyclegan.task`
+and :mod:`gantool_cyclegan.cut`.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ SPEC = TaskSpec(
     infer_options=TranslateOptions,
     train_options=CycleGANTrainOptions,
     scale=1,
-    # No default_weights: `gantool translate` without --model runs the bundled `cut-horse2zebra` (the better
-    # horse -> zebra FID); zebra -> horse is `--model cyclegan-horse2zebra --direction BtoA`.
+    # `gantool translate --direction BtoA` without --model: the bundled zebra -> horse (cut has no --direction);
+    # a bare `gantool translate` runs cut's default, marked verb_default.
+    default_weights="cyclegan-horse2zebra",
     inference_networks=("generator_ab", "generator_ba"),
     eval_options=CycleGANEvalOptions,
     train_defaults={"batch_size": 1},  # the paper's batch; 16 would need ~20 GB at 256x256
@@ -56,6 +58,7 @@ CUT_SPEC = TaskSpec(
     infer_options=OneWayTranslateOptions,
     scale=1,
     default_weights="cut-horse2zebra",  # `gantool translate` without --model: the bundled horse -> zebra
+    verb_default=True,  # of the translate tasks with default weights, this one answers a bare call
     inference_networks=("generator",),
     eval_options=CycleGANEvalOptions,
     train_defaults={"batch_size": 1},  # the paper's

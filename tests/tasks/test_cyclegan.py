@@ -79,7 +79,8 @@ def test_card_registered_through_entry_point() -> None:
     system = build_plugin_system()
     spec = system.registry.get("cyclegan")
     assert system.registry.owner("cyclegan") == "cyclegan"
-    assert (spec.verb, spec.scale, spec.default_weights) == ("translate", 1, None)  # the default is `cut`'s
+    assert (spec.verb, spec.scale, spec.default_weights) == ("translate", 1, "cyclegan-horse2zebra")
+    assert not spec.verb_default and system.registry.get("cut").verb_default  # a bare translate runs cut's
     assert spec.inference_networks == ("generator_ab", "generator_ba")
     assert spec.infer_options is TranslateOptions and spec.train_options is CycleGANTrainOptions
     assert spec.load_implementation() is CycleGAN
@@ -540,8 +541,8 @@ class _Identity(torch.nn.Module):
 
 
 def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) -> None:
-    """Out of the box: `gantool translate photo.png` needs no --model (the bundled CUT, horse -> zebra); the
-    bundled CycleGAN runs both ways by name."""
+    """Out of the box: `gantool translate photo.png` needs no --model (the bundled CUT, horse -> zebra), nor
+    does `--direction BtoA` (the bundled CycleGAN's zebra -> horse); the bundled CycleGAN runs both ways by name."""
     from typer.testing import CliRunner
 
     from gantool.cli.app import build_app
@@ -560,6 +561,7 @@ def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) ->
         outputs.append(read_image(tmp_path / name / "photo.png").color)
     assert outputs[0].shape == (36, 40, 3) and not np.allclose(outputs[0], outputs[1])
     assert not np.allclose(outputs[1], outputs[2])
-    one_way = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "--direction", "BtoA",
-                                       "-o", str(tmp_path / "no"), "--device", "cpu"])
-    assert one_way.exit_code == 2 and "direction" in one_way.output
+    backwards = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "--direction", "BtoA",
+                                         "-o", str(tmp_path / "bare"), "--device", "cpu"])
+    assert backwards.exit_code == 0, backwards.output
+    assert np.array_equal(read_image(tmp_path / "bare" / "photo.png").color, outputs[2])
