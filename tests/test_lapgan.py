@@ -217,11 +217,54 @@ def test_eval_prints_swd_with_the_real_floor_and_diversity(tmp_path: Path) -> No
     assert grid.shape == (5 * 32 + 4 * 2, 8 * 32 + 7 * 2, 3)  # 5 samples (N), each with 7 neighbours
 
 
+def test_eval_draws_the_real_sets_from_every_class_folder(tmp_path: Path) -> None:
+    from gantool_lapgan.evaluate import _real_sets
+
+    for name, value in (("a", 0.0), ("b", 1.0)):  # sorted order would give a reference of class a only
+        (tmp_path / "real" / name).mkdir(parents=True)
+        for index in range(8):
+            write_image(tmp_path / "real" / name / f"{index}.png", Image(np.full((16, 16, 3), value, np.float32)))
+    real = LabelledImages(tmp_path / "real", 16)
+    reference, floor = _real_sets(real, tmp_path / "real", 6, seed=0)
+    for images in (reference, floor):
+        means = images.mean((1, 2, 3))
+        assert len(images) == 6 and (means < 0.5).any() and (means > 0.5).any()
+    flat = write_images(tmp_path / "flat", 6, side=16)
+    plain = LabelledImages(flat, 16)
+    first, second = _real_sets(plain, flat, 3, seed=0)  # a flat folder: the first 2N in sorted order, as before
+    assert torch.equal(first, plain.stack(3)) and torch.equal(second, plain.stack(3, 3))
+
+
 def test_generate_without_model_runs_the_bundled_faces(tmp_path: Path) -> None:
     result = runner.invoke(app(), ["generate", "-n", "2", "--seed", "3", "-o", str(tmp_path), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     image = read_image(tmp_path / "lapgan-seed3-0000.png").color
-    assert image.shape == (32, 32, 3) and image.std() > 0.05
+    assert image.shape == (64, 64, 3) and image.std() > 0.05  # the default, lapgan-faces64
+
+
+@pytest.mark.parametrize(("name", "sides", "classes"), [("lapgan-faces32", (16, 32), 0),
+                                                         ("lapgan-faces64", (16, 32, 64), 0),
+                                                         ("lapgan-cifar10", (16, 32), 10)])
+def test_each_bundled_model_has_a_card_and_loads_as_its_card_says(name: str, sides, classes: int) -> None:
+    path = gantool_lapgan.MODELS.find(name)
+    assert path is not None and path.with_suffix(".md").is_file(), name
+    card = path.with_suffix(".md").read_text(encoding="utf-8")
+    assert card.startswith(f"# {name}") and "gantool eval lapgan" in card and "gantool train lapgan" in card
+    loaded = load_model(path, LAPGAN)
+    assert loaded.task.sides() == sides and len(loaded.task.class_names()) == classes
+    images = loaded.task.sample(loaded.networks, 2, torch.Generator().manual_seed(0), SampleRequest())
+    assert images.shape == (2, 3, sides[-1], sides[-1]) and float(images.std()) > 0.05
+
+
+def test_the_bundled_cifar_model_generates_a_class_by_name_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    result = runner.invoke(app(), ["generate", "--model", "lapgan-cifar10", "-n", "2", "--seed", "1", "--class", "dog",
+                                   "-o", str(tmp_path / "dogs"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "dogs" / "lapgan-seed1-0001.png").color.shape == (32, 32, 3)
+    bad = runner.invoke(app(), ["generate", "--model", "lapgan-cifar10", "--class", "cow", "-o", str(tmp_path / "x"),
+                                "--device", "cpu"])
+    assert bad.exit_code == 2 and "'cow'" in bad.output and "airplane, automobile" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
 def test_eval_adds_kid_and_fid_when_the_inception_file_is_there(tmp_path: Path, monkeypatch) -> None:

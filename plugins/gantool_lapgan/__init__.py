@@ -34,7 +34,7 @@ LAPGAN = TaskSpec(
     infer_options=GenerateOptions,
     eval_options=GenerationEvalOptions,
     kind="sample",
-    default_weights="lapgan-faces32",  # `gantool generate` without --model: the bundled 32 px faces
+    default_weights="lapgan-faces64",  # `gantool generate` without --model: the bundled 64 px faces
     inference_networks=("generator16",),
 )
 

@@ -3,7 +3,8 @@
 Rows, all against the same N real images ("reference"):
 
 - **samples**: N samples of the model (seeded, so a rerun prints the same numbers);
-- **real floor**: N *other* real images. No generator can beat this row at this N; the distance between
+- **real floor**: N *other* real images (a folder of class sub-folders: both sets drawn at random, so each
+  holds every class). No generator can beat this row at this N; the distance between
   the two rows is what the model lacks.
 - LapGAN with two levels or more (unconditional): the finest level used as a conditional upsampler of the
   other real images one level down (**real S/2 px + model detail**), next to the same images with no
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 from gantool import EvalColumn, EvalContext, EvalResult, SampleRequest
 from gantool.errors import InputError
 from gantool.lib.diversity import neighbour_grid, pair_diversity
-from gantool.lib.labelled import LabelledImages
+from gantool.lib.labelled import LabelledImages, class_folders
 from gantool.lib.swd import swd
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
         raise InputError(f"'{data}' has {len(real)} image(s); the evaluation needs at least 4 (2N)")
     if count < options.count:
         notes.append(f"N lowered to {count}: '{data}' has {len(real)} images, and the floor needs 2N")
-    reference, others = real.stack(count, 0), real.stack(count, count)
+    reference, others = _real_sets(real, data, count, options.seed)
     samples = draw_samples(task, networks, count, options.seed, context.device)
     sets = [("samples", samples), ("real floor", others)]
     if len(task.sides()) > 1 and not task.class_names():
@@ -80,6 +81,16 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     notes.insert(0, f"N = {count} samples (seed {options.seed}) and {count} real images against {count} other real "
                  f"images of '{data}' at {size} px; SWD x1e3 (ProGAN protocol), MS-SSIM of 1000 pairs within each set")
     return EvalResult(rows=rows, columns=columns, label="set", notes=notes)
+
+
+def _real_sets(real: LabelledImages, data: Path, count: int, seed: int) -> tuple[Tensor, Tensor]:
+    """The reference and floor sets: the first 2N images of a flat folder (sorted); with class sub-folders, 2N
+    drawn at random (``seed``), so that both sets hold every class rather than the first class or two."""
+    if not class_folders(data):
+        return real.stack(count, 0), real.stack(count, count)
+    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:2 * count].tolist()
+    return (torch.stack([real.image(i) for i in order[:count]]),
+            torch.stack([real.image(i) for i in order[count:]]))
 
 
 def _upsampler_sets(task: DCGAN, networks: dict[str, nn.Module], real: Tensor, seed: int,
