@@ -117,7 +117,7 @@ import sys
 from pathlib import Path
 from gantool.image.io import read_image
 expected = {"upscale/photo.png": (80, 104, 3), "colorize/gray.png": (20, 26, 3), "translate/photo.png": (20, 26, 3),
-            "inpaint/photo.png": (20, 26, 3), "generate/lapgan-seed1-0001.png": (32, 32, 3)}
+            "inpaint/photo.png": (20, 26, 3), "generate/lapgan-seed1-0001.png": (64, 64, 3)}
 for name, shape in expected.items():
     path = Path("out") / name
     if not path.is_file():
