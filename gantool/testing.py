@@ -42,6 +42,15 @@ def gradient_image(height: int = 32, width: int = 32, channels: int = 3) -> np.n
     return np.stack([ramps[c % 3] for c in range(channels)], axis=2)
 
 
+def smooth_photo(height: int = 24, width: int = 32, *, seed: int = 0) -> np.ndarray:
+    """``(H, W, 3)`` float32 in [0, 1]: smooth ramps plus a little noise, photo-like enough that a filled
+    hole or an upscale of it means something, and different for each seed."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width] / max(height, width)
+    pixels = np.stack([ys, xs, (ys + xs) / 2], axis=-1) * 0.8 + rng.random((height, width, 3)) * 0.1
+    return pixels.astype(np.float32)
+
+
 def random_batch(batch: int = 2, channels: int = 3, height: int = 16, width: int = 16, *,
                  seed: int = 0) -> Tensor:
     """``(B, C, H, W)`` float32 tensor in [0, 1] from its own generator (global RNG untouched)."""

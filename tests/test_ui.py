@@ -23,7 +23,7 @@ from gantool import TaskSpec, flag
 from gantool.cli.app import build_app
 from gantool.image.io import Image, write_image
 from gantool.plugin.manager import build_plugin_system
-from gantool.testing import TaskCards
+from gantool.testing import TaskCards, smooth_photo
 from gantool.ui.jobs import Job, JobQueue
 
 fastapi = pytest.importorskip("fastapi", reason='the ui extra is not installed (pip install "gantool[ui]")')
@@ -63,10 +63,7 @@ def client(system, tmp_path: Path):
 
 def photo(path: Path, size: tuple[int, int] = (24, 32), seed: int = 0) -> Path:
     """A smooth small RGB photo (smooth, so that an inpainting of its holes is meaningful)."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:size[0], 0:size[1]] / max(size)
-    pixels = np.stack([ys, xs, (ys + xs) / 2], axis=-1) * 0.8 + rng.random((*size, 3)) * 0.1
-    write_image(path, Image(pixels.astype(np.float32)))
+    write_image(path, Image(smooth_photo(*size, seed=seed)))
     return path
 
 

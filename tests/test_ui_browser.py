@@ -36,6 +36,7 @@ import gantool_superres
 from gantool.cli.app import build_app
 from gantool.image.io import Image, read_image, write_image
 from gantool.plugin.manager import build_plugin_system
+from gantool.testing import smooth_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -293,10 +294,7 @@ def cli() -> Callable[..., None]:
 
 def photo(path: Path, size: tuple[int, int] = (48, 64), seed: int = 0) -> Path:
     """A smooth small RGB photo with a little noise (height, width)."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:size[0], 0:size[1]] / max(size)
-    pixels = np.stack([ys, xs, (ys + xs) / 2], axis=-1) * 0.8 + rng.random((*size, 3)) * 0.1
-    write_image(path, Image(pixels.astype(np.float32)))
+    write_image(path, Image(smooth_photo(*size, seed=seed)))
     return path
 
 
