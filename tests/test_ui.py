@@ -434,3 +434,20 @@ def test_tile_progress_is_reported_only_to_the_thread_that_asked() -> None:
     assert torch.allclose(out, image * 2)
     total = seen[0][1]
     assert total > 1 and seen == [(done, total) for done in range(1, total + 1)]
+
+
+def test_all_results_of_a_job_download_as_one_zip(client, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    first, second = photo(tmp_path / "a.png"), photo(tmp_path / "b.png", seed=1)
+    job = submit(client, "superres", [("images", first), ("images", second)], model="superres-x2", device="cpu")
+    response = client.get(f"/api/jobs/{job['id']}/archive")
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        names = bundle.namelist()
+        assert sorted(names) == sorted(row["output"] for row in job["results"]) and len(names) == 2
+        for name in names:
+            assert bundle.read(name) == download(client, job, name)
+    unknown = client.get("/api/jobs/nosuchjob/archive")
+    assert unknown.status_code == 404 and "nosuchjob" in unknown.json()["error"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -124,6 +125,21 @@ def create_app(system: PluginSystem, workdir: Path | None = None, allowed_hosts:
         if name not in {row["output"] for row in job.results}:
             raise InputError(f"job {job_id} has no result {name!r}")
         return FileResponse(job.outputs / name, filename=name if download else None)
+
+    @app.get("/api/jobs/{job_id}/archive")
+    def result_archive(job_id: str) -> FileResponse:
+        """Every result of the job in one zip (stored, not recompressed: the images are compressed already)."""
+        job = _job(jobs, job_id)
+        names = [row["output"] for row in job.results]
+        if not names:
+            raise InputError(f"job {job_id} has no results yet")
+        archive = job.folder / f"gantool-{job_id}.zip"
+        partial = archive.with_suffix(".partial")
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as bundle:
+            for name in names:
+                bundle.write(job.outputs / name, arcname=name)
+        partial.replace(archive)  # a concurrent request never serves a half-written zip
+        return FileResponse(archive, filename=archive.name)
 
     @app.get("/api/jobs/{job_id}/inputs/{name}")
     def input_file(job_id: str, name: str) -> FileResponse:

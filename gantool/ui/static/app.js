@@ -350,6 +350,9 @@ function showResults(job) {
     item.append(picture, link);
     return item;
   }));
+  const all = $("download-all");
+  all.hidden = job.results.length < 2;
+  all.href = `/api/jobs/${job.id}/archive`;
   const first = job.results.find((row) => row.input) || job.results.find((row) => row.kind === "grid");
   if (first) compare(job, first);
   $("more-like-this").hidden = !(state.task.kind === "sample" && job.state === "done");
