@@ -284,3 +284,20 @@ def test_eval_adds_kid_and_fid_when_the_inception_file_is_there(tmp_path: Path, 
     rows = json.loads(result.output[result.output.index("["):])
     assert [row["kid"] is None for row in rows] == [False, False, True, True]
     assert rows[0]["fid"] > rows[1]["fid"] >= 0
+
+
+def test_eval_per_class_scores_each_class_against_its_own_images(tmp_path: Path) -> None:
+    model = exported(tmp_path, size=16, classes=("cat", "dog"))
+    for name in ("cat", "dog"):
+        write_images(tmp_path / "real" / name, 6, side=16)
+    args = ["eval", "lapgan", "--model", str(model), "--data", str(tmp_path / "real"), "-n", "6", "--device", "cpu",
+            "--json", "--no-inception", "--per-class"]
+    result = runner.invoke(app(), args)
+    assert result.exit_code == 0, result.output
+    rows = {row["set"]: row for row in json.loads(result.output[result.output.index("["):])}
+    assert list(rows) == ["samples", "real floor", "samples: cat", "real floor: cat", "samples: dog", "real floor: dog"]
+    for name in ("cat", "dog"):
+        assert rows[f"samples: {name}"]["swd_mean"] > rows[f"real floor: {name}"]["swd_mean"] > 0
+    unconditional = exported(tmp_path / "plain", size=16)
+    refused = runner.invoke(app(), [*args[:3], str(unconditional), *args[4:]])
+    assert refused.exit_code != 0 and "class-conditional" in refused.output

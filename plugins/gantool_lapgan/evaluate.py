@@ -16,6 +16,8 @@ protocol, x1e3); mean MS-SSIM of 1,000 random pairs within the set (:mod:`gantoo
 collapsed model scores well *above* the floor); and, when the Inception file is installed
 (:mod:`gantool.lib.inception`), KID x1e3 and FID against the reference (samples and floor rows only).
 ``--neighbours FILE`` also writes a nearest-neighbour grid against the training images (memorisation check).
+``--per-class`` (class-conditional models) adds a **samples: NAME** and a **real floor: NAME** row per class,
+SWD and MS-SSIM only: whether some classes are learnt and others not, which the pooled rows hide.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ if TYPE_CHECKING:
 CHUNK = 50
 
 
-def draw_samples(task: DCGAN, networks: dict[str, nn.Module], count: int, seed: int, device: Any) -> Tensor:
+def draw_samples(task: DCGAN, networks: dict[str, nn.Module], count: int, seed: int, device: Any,
+                 request: SampleRequest | None = None) -> Tensor:
     """``count`` samples on the CPU, chunk ``i`` drawn from a generator seeded with ``(seed, i)``."""
     chunks = []
     for index, start in enumerate(range(0, count, CHUNK)):
         generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index)
-        chunk = task.sample(networks, min(CHUNK, count - start), generator, SampleRequest())
+        chunk = task.sample(networks, min(CHUNK, count - start), generator, request or SampleRequest())
         chunks.append(chunk.float().cpu())
     return torch.cat(chunks)
 
@@ -64,15 +67,11 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     sets = [("samples", samples), ("real floor", others)]
     if len(task.sides()) > 1 and not task.class_names():
         sets += _upsampler_sets(task, networks, others, options.seed, context.device)
-    rows: list[dict[str, Any]] = []
-    for label, images in sets:
-        result = swd(images, reference, seed=options.seed)
-        row: dict[str, Any] = {"set": label, **{f"swd{side}": value for side, value in zip(result.sides, result.levels,
-                                                                                         strict=True)}}
-        row["swd_mean"] = result.mean
-        row["ms_ssim"] = pair_diversity(images, seed=options.seed)
-        rows.append(row)
-    columns = [EvalColumn(name=f"swd{side}", header=f"SWD {side}px") for side in result.sides]
+    rows = [_swd_row(label, images, reference, options.seed) for label, images in sets]
+    if options.per_class:
+        rows += _per_class_rows(task, networks, data, count, options.seed, context.device)
+    levels = [key for key in rows[0] if key.startswith("swd") and key != "swd_mean"]  # finest first
+    columns = [EvalColumn(name=key, header=f"SWD {key[3:]}px") for key in levels]
     columns += [EvalColumn(name="swd_mean", header="SWD mean"), EvalColumn(name="ms_ssim", header="MS-SSIM",
                                                                            format=".4f")]
     notes += _inception_scores(rows, [samples, others], reference, options, context, columns)
@@ -81,6 +80,36 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     notes.insert(0, f"N = {count} samples (seed {options.seed}) and {count} real images against {count} other real "
                  f"images of '{data}' at {size} px; SWD x1e3 (ProGAN protocol), MS-SSIM of 1000 pairs within each set")
     return EvalResult(rows=rows, columns=columns, label="set", notes=notes)
+
+
+def _swd_row(label: str, images: Tensor, reference: Tensor, seed: int) -> dict[str, Any]:
+    """One row: SWD per level against ``reference``, their mean, and MS-SSIM within ``images``."""
+    result = swd(images, reference, seed=seed)
+    row: dict[str, Any] = {"set": label, **{f"swd{side}": value for side, value in zip(result.sides, result.levels,
+                                                                                     strict=True)}}
+    return {**row, "swd_mean": result.mean, "ms_ssim": pair_diversity(images, seed=seed)}
+
+
+def _per_class_rows(task: DCGAN, networks: dict[str, nn.Module], data: Path, count: int, seed: int,
+                    device: Any) -> list[dict[str, Any]]:
+    """Per class: N / classes samples of it and as many of its real images against as many others of it."""
+    names = task.class_names()
+    if not names:
+        raise InputError("--per-class needs a class-conditional model (trained with --classes)")
+    real = LabelledImages(data, task.options.size, classes=names)  # an InputError names a missing class folder
+    rows: list[dict[str, Any]] = []
+    for label, name in enumerate(names):
+        members = [index for index, (_, item_label) in enumerate(real.items) if item_label == label]
+        each = min(max(2, count // len(names)), len(members) // 2)
+        if each < 2:
+            raise InputError(f"'{data / name}' has {len(members)} image(s); --per-class needs at least 4 per class")
+        order = torch.randperm(len(members), generator=torch.Generator().manual_seed(seed + label))[:2 * each]
+        picked = [real.image(members[i]) for i in order.tolist()]
+        reference, others = torch.stack(picked[:each]), torch.stack(picked[each:])
+        samples = draw_samples(task, networks, each, seed + label, device, SampleRequest(label=label))
+        rows += [_swd_row(f"samples: {name}", samples, reference, seed),
+                 _swd_row(f"real floor: {name}", others, reference, seed)]
+    return rows
 
 
 def _real_sets(real: LabelledImages, data: Path, count: int, seed: int) -> tuple[Tensor, Tensor]:

@@ -136,3 +136,6 @@ class GenerationEvalOptions:
     neighbours: str | None = flag(None, "Write a nearest-neighbour grid to this PNG: 8 samples, each with its 7 "
                                   "nearest images of --train-data (pixel distance): a memorisation check.")
     train_data: str | None = flag(None, "Training folder for --neighbours (default: DATA).")
+    per_class: bool = flag(False, "Class-conditional models: also score each class on its own (DATA holds the "
+                           "model's class sub-folders): N / classes samples of the class against as many of its "
+                           "real images, next to that class's own floor.", flags="--per-class/--no-per-class")
