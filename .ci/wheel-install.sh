@@ -96,7 +96,7 @@ EOF
 "$bin/python" - <<'EOF'
 import json, sys
 listed = {entry["name"]: entry for entry in json.load(open("models.json"))}
-wanted = ["superres-x4", "superres-x2", "superres-x4-gan", "colorize", "cyclegan-horse2zebra", "inpaint-faces",
+wanted = ["superres-x4", "superres-x2", "superres-x4-gan", "colorize", "cyclegan-horse2zebra", "inpaint", "inpaint-faces",
           "lapgan-faces32"]
 bad = [name for name in wanted if name not in listed or not listed[name]["summary"] or listed[name]["error"]]
 if bad:
