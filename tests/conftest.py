@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
@@ -72,3 +74,17 @@ def task_plugin_source(name: str = "shine", verb: str = "shine", weights: str | 
 def task_source() -> Callable[..., str]:
     """Factory for the source of a small plugin module registering one task."""
     return task_plugin_source
+
+
+@pytest.fixture(scope="session")
+def stop_server() -> Callable[[subprocess.Popen], None]:
+    """Stop a ``gantool serve`` subprocess as a user would (Ctrl-C), killing it only if it hangs."""
+    def stop(process: subprocess.Popen) -> None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    return stop

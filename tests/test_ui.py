@@ -285,10 +285,9 @@ def test_a_loopback_server_answers_only_local_host_names(system, tmp_path: Path)
         assert local.get("/api/tasks", headers={"host": "rebound.example:7860"}).status_code == 400
 
 
-def test_gantool_serve_really_listens_on_loopback(tmp_path: Path) -> None:
+def test_gantool_serve_really_listens_on_loopback(tmp_path: Path, stop_server) -> None:
     """A real server process: the page and the task list answer on 127.0.0.1, and Ctrl-C stops it."""
     import os
-    import signal
     import socket
     import subprocess
     import sys
@@ -316,12 +315,7 @@ def test_gantool_serve_really_listens_on_loopback(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://localhost:{port}/", timeout=5) as response:
             assert b'id="run-button"' in response.read()
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
     assert f"localhost:{port}" in server.stderr.read()
 
 

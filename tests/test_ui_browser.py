@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -77,7 +76,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def server(tmp_path_factory: pytest.TempPathFactory, stop_server) -> Iterator[dict[str, Any]]:
     """A ``gantool serve`` process; its temporary folder (TMPDIR) is known, so a test can read what was sent."""
     _tools()
     port, temp = _free_port(), tmp_path_factory.mktemp("server-tmp")
@@ -98,12 +97,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 time.sleep(0.2)
         yield {"url": url, "temp": temp}
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 class Page:
