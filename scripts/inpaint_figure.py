@@ -11,15 +11,15 @@ import sys
 
 import numpy as np
 import torch
-from gantool_inpaint import SPEC
-from gantool_inpaint.fill import overlay
-from gantool_inpaint.options import InpaintOptions
 
 from gantool.engine.export import load_model
 from gantool.image.classical import classical_inpaint
 from gantool.image.io import Image, read_image, write_image
 from gantool.image.tensor import to_array, to_tensor
 from gantool.lib.masks import generate_mask
+from gantool_inpaint import SPEC
+from gantool_inpaint.fill import overlay
+from gantool_inpaint.options import InpaintOptions
 
 model, out = sys.argv[1], sys.argv[2]
 photo = read_image("examples/coffee.png").rgb()

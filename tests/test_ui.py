@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import gantool_inpaint
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import gantool_inpaint
 import gantool_lapgan
 import gantool_superres
 from gantool import TaskSpec, flag

@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import gantool_inpaint
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import gantool_inpaint
 import gantool_lapgan
 import gantool_superres
 from gantool.cli.app import build_app

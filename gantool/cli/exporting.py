@@ -43,8 +43,10 @@ def add_export_command(app: typer.Typer, system: PluginSystem) -> None:
             for item in report:
                 typer.echo(f"parity {item.height}x{item.width}: max abs error {item.max_abs:.2e}, "
                            f"PSNR {item.psnr:.1f} dB (tolerance {tolerance:.0e})")
-            typer.echo(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB): input 'image' (1, 3, H, W) RGB "
-                       "float32 in [0, 1], output 'output'")
+            inputs = ", ".join(f"'{item.name}' (1, {item.channels}, H, W)" for item in spec.inputs)
+            typer.echo(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB): input {inputs} float32 in [0, 1], "
+                       "output 'output'; what callers do around the graph is in its metadata "
+                       "(gantool.onnx.outside_graph)")
 
         run_reporting_errors(body)
 

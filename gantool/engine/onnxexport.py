@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,15 +50,20 @@ class Parity:
 
 
 class Pipeline(nn.Module):
-    """``task.predict`` with fixed task options as a module: what the ONNX graph holds."""
+    """``task.onnx_predict`` (by default ``predict``) with fixed task options as a module: what the graph holds.
 
-    def __init__(self, task: Any, networks: dict[str, nn.Module], task_options: Any) -> None:
+    It takes one tensor per input of the task's card, in declared order; a task with several inputs gets
+    them as a dict keyed by input name, as ``predict`` does.
+    """
+
+    def __init__(self, task: Any, networks: dict[str, nn.Module], task_options: Any, names: Sequence[str]) -> None:
         super().__init__()
-        self.task, self.options = task, task_options
+        self.task, self.options, self.names = task, task_options, tuple(names)
         self.networks = nn.ModuleDict(networks)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.task.predict(dict(self.networks), image, self.options).clamp(0, 1)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        given: Any = inputs[0] if len(inputs) == 1 else dict(zip(self.names, inputs, strict=True))
+        return self.task.onnx_predict(dict(self.networks), given, self.options).clamp(0, 1)
 
 
 def export_onnx(spec: TaskSpec, model_path: Path, output: Path, task_options: Any, *,
@@ -68,9 +74,9 @@ def export_onnx(spec: TaskSpec, model_path: Path, output: Path, task_options: An
     Raises:
         UsageError: onnx/onnxruntime missing, or a task that does not export (generation, several inputs).
     """
-    if spec.kind != "image-to-image" or len(spec.inputs) > 1:
-        raise UsageError(f"task {spec.name!r} does not export to ONNX yet (only single-input image-to-image "
-                         "tasks: superres, colorize, pix2pix, cyclegan)")
+    if spec.kind != "image-to-image":
+        raise UsageError(f"task {spec.name!r} does not export to ONNX yet (only image-to-image tasks: superres, "
+                         "colorize, pix2pix, cyclegan, cut, inpaint)")
     try:
         import onnx  # noqa: F401  # the exporter needs it; checked here for a one-line message
         import onnxruntime
@@ -78,18 +84,22 @@ def export_onnx(spec: TaskSpec, model_path: Path, output: Path, task_options: An
         raise UsageError(f"ONNX export needs gantool's export extra, onnx, onnxscript and onnxruntime: pip install "
                          f"onnx onnxscript onnxruntime ({error})") from None
     model = load_model(model_path, spec, device="cpu")
-    pipeline = Pipeline(model.task, model.networks, task_options).eval()
-    example = _photo(EXPORT_SIZE, EXPORT_SIZE, seed=0)
+    names = [item.name for item in spec.inputs]
+    channels = [item.channels for item in spec.inputs]
+    pipeline = Pipeline(model.task, model.networks, task_options, names).eval()
+    example = _inputs(channels, EXPORT_SIZE, EXPORT_SIZE, seed=0)
     height, width = torch.export.Dim("height", min=16, max=8192), torch.export.Dim("width", min=16, max=8192)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with torch.inference_mode(False), torch.no_grad():
-            program = torch.onnx.export(pipeline, (example,), dynamo=True, opset_version=opset,
-                                        dynamic_shapes={"image": {2: height, 3: width}},
-                                        input_names=["image"], output_names=["output"], verbose=False)
-        assert program is not None
-        program.save(str(output))
-        _annotate(output, model.metadata, model.scale)
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            # several inputs share the height and width axes; the exporter says so once per shared name
+            warnings.filterwarnings("ignore", message=".*The axis name", category=UserWarning)
+            shapes = (tuple({2: height, 3: width} for _ in names),)  # one entry: forward(*inputs)
+            program = torch.onnx.export(pipeline, example, dynamo=True, opset_version=opset, dynamic_shapes=shapes,
+                                        input_names=names, output_names=["output"], verbose=False)
+            assert program is not None
+            program.save(str(output))
+        _annotate(output, model.metadata, model.scale, spec, model.task.onnx_outside_graph)
     except Exception as error:  # the exporter raises many types; one line naming the task is what helps
         output.unlink(missing_ok=True)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -97,10 +107,10 @@ def export_onnx(spec: TaskSpec, model_path: Path, output: Path, task_options: An
     session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
     results = []
     for index, (h, w) in enumerate(sizes):
-        photo = _photo(h, w, seed=index + 1)
+        given = _inputs(channels, h, w, seed=index + 1)
         with torch.no_grad():
-            expected = pipeline(photo).numpy()
-        got = session.run(["output"], {"image": photo.numpy()})[0]
+            expected = pipeline(*given).numpy()
+        got = session.run(["output"], {name: tensor.numpy() for name, tensor in zip(names, given, strict=True)})[0]
         if got.shape != expected.shape:
             output.unlink(missing_ok=True)
             raise CheckpointError(f"ONNX parity: at {h}x{w} onnxruntime gave {got.shape}, PyTorch {expected.shape}")
@@ -115,6 +125,18 @@ def export_onnx(spec: TaskSpec, model_path: Path, output: Path, task_options: An
     return results
 
 
+def _inputs(channels: Sequence[int], height: int, width: int, *, seed: int) -> tuple[torch.Tensor, ...]:
+    """One example per input: a photo-like image for RGB inputs, a mask of blobs (0 or 1) for one-channel ones."""
+    return tuple(_photo(height, width, seed=seed + 100 * index) if count == 3 else _blobs(height, width, seed=seed)
+                 for index, count in enumerate(channels))
+
+
+def _blobs(height: int, width: int, *, seed: int) -> torch.Tensor:
+    """``(1, 1, H, W)``: smooth random blobs thresholded to 0 and 1 (about a third is 1)."""
+    field = _photo(height, width, seed=seed + 50)[:, :1]
+    return (field > field.quantile(0.66)).float()
+
+
 def _photo(height: int, width: int, *, seed: int) -> torch.Tensor:
     """A smooth colour image with some texture (parity on pure noise says little about photos)."""
     generator = torch.Generator().manual_seed(seed)
@@ -123,15 +145,17 @@ def _photo(height: int, width: int, *, seed: int) -> torch.Tensor:
     return (0.85 * smooth + 0.15 * torch.rand(1, 3, height, width, generator=generator)).clamp(0, 1)
 
 
-def _annotate(path: Path, metadata: dict[str, str], scale: int) -> None:
+def _annotate(path: Path, metadata: dict[str, str], scale: int, spec: TaskSpec, outside: Sequence[str]) -> None:
     """Copy the model card into the ONNX file's metadata and state the tensor conventions."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=True)
     props = {key: value for key, value in metadata.items() if key.startswith("gantool.")}
-    props.update({"gantool.onnx.input": "image: (1, 3, H, W) float32 RGB in [0, 1], any H, W >= 16",
+    described = [f"{item.name}: (1, {item.channels}, H, W) float32 {'RGB' if item.channels == 3 else 'one channel'} "
+                 "in [0, 1]" for item in spec.inputs]
+    props.update({"gantool.onnx.input": "; ".join(described) + ", any H, W >= 16",
                   "gantool.onnx.output": f"output: (1, 3, H*{scale}, W*{scale}) float32 RGB in [0, 1]",
-                  "gantool.onnx.outside_graph": json.dumps(["gray/alpha handling", "tiling", "Task.postprocess"])})
+                  "gantool.onnx.outside_graph": json.dumps(list(outside))})
     del graph.metadata_props[:]
     for key, value in props.items():
         entry = graph.metadata_props.add()

@@ -128,9 +128,20 @@ def _scheduler_state(scheduler: Any) -> dict[str, Any]:
 
 
 def changed_options(before: dict[str, Any], now: dict[str, Any]) -> str:
-    """``"lr 0.0002 -> 1e-06"`` for the options whose values differ (empty when none)."""
-    keys = [key for key in now if key in before and before[key] != now[key]]
+    """``"lr 0.0002 -> 1e-06"`` for the options whose values differ (empty when none).
+
+    The checkpoint's options went through JSON, which stores tuples as lists: ``(0.1, 0.6)`` and
+    ``[0.1, 0.6]`` are the same option, not a change.
+    """
+    keys = [key for key in now if key in before and _as_json(before[key]) != _as_json(now[key])]
     return ", ".join(f"{key} {before[key]!r} -> {now[key]!r}" for key in keys)
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` with tuples as lists, as it reads back from a checkpoint's JSON."""
+    if isinstance(value, list | tuple):
+        return [_as_json(item) for item in value]
+    return value
 
 
 def to_cpu(value: Any) -> Any:

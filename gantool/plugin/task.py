@@ -324,6 +324,19 @@ class Task:
         """
         return ()
 
+    #: What a caller of this task's ONNX graph must do around it (written into the ``.onnx`` file's metadata).
+    onnx_outside_graph: tuple[str, ...] = ("gray/alpha handling", "tiling", "Task.postprocess")
+
+    def onnx_predict(self, networks: dict[str, nn.Module], image: Any, options: Any | None = None) -> Tensor:
+        """What ``gantool export --format onnx`` traces into the graph (default: :meth:`predict` itself).
+
+        ``image`` as for :meth:`predict` (a tensor, or a dict keyed by input name for several inputs),
+        batch 1 and any size. Override when ``predict`` does work the exporter cannot trace (OpenCV calls,
+        loops over found regions): return the traceable core and say in :attr:`onnx_outside_graph` what
+        the graph's callers must do around it.
+        """
+        return self.predict(networks, image, options)
+
     def prepare_for_export(self, networks: dict[str, nn.Module]) -> dict[str, nn.Module]:
         """The inference networks as the exported model file should store them (default: unchanged).
 

@@ -80,7 +80,7 @@ def run_padded(generator: nn.Module, prior: Tensor, hole: Tensor) -> Tensor:
     """The generator at any size: pad (replicate; the hole with zeros) to a multiple of 4, then crop back."""
     height, width = prior.shape[-2:]
     bottom, right = -height % MULTIPLE, -width % MULTIPLE
-    if bottom or right:
+    if bottom or right or torch.compiler.is_exporting():  # exporting: one graph for every size
         prior = F.pad(prior, (0, right, 0, bottom), mode="replicate")
         hole = F.pad(hole, (0, right, 0, bottom))
     return generator(prior, hole)[..., :height, :width]

@@ -125,6 +125,23 @@ class Inpaint(Task):
                 results.append(composite(picture, filled, feather(hole, o.dilate)))
         return torch.cat(results)
 
+    #: predict's OpenCV prior and its loop over hole regions cannot be traced: the graph is one window's fill.
+    onnx_outside_graph = ("mask: binarise (> 0.5 after --invert-mask), --dilate, pass 1 = hole",
+                          "image: fill the holes first with OpenCV TELEA radius 5 (cv2.inpaint) when the model's "
+                          "gantool.train_options say prior 'telea'; any values with prior 'none'",
+                          "windows around each hole region at the training size (train option 'crop'), "
+                          "shrunk when the hole is larger, the fill pasted back",
+                          "feathered compositing of the --dilate ring", "gray/alpha handling")
+
+    def onnx_predict(self, networks: dict[str, nn.Module], image: Any, options: Any | None = None) -> Tensor:
+        """One window's fill for ONNX: ``{"image": prior-filled (1, 3, H, W), "mask": (1, 1, H, W)}`` to the
+        image with the network's fill in the holes (``mask > 0.5``) and every other pixel its own."""
+        del options
+        picture, hole = image["image"], (image["mask"] > 0.5).float()
+        prior = make_prior(picture, hole, "none") if self.options.prior == "none" else picture
+        out = to_unit(run_padded(networks["generator"], to_signed(prior), hole).float(), clamp=True)
+        return composite(picture, out, hole)
+
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
                  context: EvalContext) -> EvalResult:
         """``gantool eval inpaint``: per hole-ratio bucket, the model next to TELEA and NS (see :mod:`.evaluate`)."""

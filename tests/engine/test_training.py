@@ -253,3 +253,12 @@ def test_cuda_compile_and_exact_export(tmp_path: Path) -> None:
                     else "fp16", compile=True)
     assert trainer.result.step == 3 and all(k.count("_orig_mod") == 0 and not k.startswith("module.")
                                             for k in load_file(tmp_path / "step-000003" / "networks.safetensors"))
+
+
+def test_changed_options_ignores_tuples_that_came_back_as_lists() -> None:
+    """A checkpoint's options went through JSON: ``[0.1, 0.6]`` there is the ``(0.1, 0.6)`` of today."""
+    from gantool.engine.resume import changed_options
+
+    assert changed_options({"ratio": [0.1, 0.6], "lr": 2e-4}, {"ratio": (0.1, 0.6), "lr": 2e-4}) == ""
+    assert changed_options({"ratio": [0.1, 0.6]}, {"ratio": (0.1, 0.5)}) == "ratio [0.1, 0.6] -> (0.1, 0.5)"
+    assert changed_options({"lr": 2e-4}, {"lr": 1e-6}) == "lr 0.0002 -> 1e-06"

@@ -15,10 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from gantool_inpaint import SPEC
-from gantool_inpaint.fill import windows
-from gantool_inpaint.options import InpaintOptions, InpaintTrainOptions
-from gantool_inpaint.task import Inpaint
 from typer.testing import CliRunner
 
 from gantool.cli.app import build_app
@@ -31,6 +27,10 @@ from gantool.lib.masks import FAMILIES, generate_mask, hole_ratio
 from gantool.plugin.manager import build_plugin_system
 from gantool.plugin.spec import InputSpec
 from gantool.testing import TaskCards, check_task, tiny_training_options
+from gantool_inpaint import SPEC
+from gantool_inpaint.fill import windows
+from gantool_inpaint.options import InpaintOptions, InpaintTrainOptions
+from gantool_inpaint.task import Inpaint
 
 runner = CliRunner()
 TINY = {"crop": 16, "width": 4, "adversarial_weight": 0.0, "feature_weight": 0.0}
