@@ -161,6 +161,11 @@ def network_inputs(image: Image, companions: Mapping[str, Image],
     return found
 
 
+def _is_flat(color: Any) -> bool:
+    """Whether every pixel of ``color`` (an ``(H, W, C)`` array) has the same value."""
+    return bool((color == color[:1, :1]).all())
+
+
 def _mask_given(specs: Sequence[InputSpec], companions: Mapping[str, Image] | None) -> bool:
     mask = mask_input(tuple(specs))
     return mask is not None and companions is not None and companions.get(mask.name) is not None
@@ -168,7 +173,14 @@ def _mask_given(specs: Sequence[InputSpec], companions: Mapping[str, Image] | No
 
 def input_tensor(image: Image, spec: InputSpec) -> torch.Tensor:
     """One input as its spec wants it: ``(1, 3, H, W)`` RGB (gray repeated) or ``(1, 1, H, W)`` (RGB reduced
-    to Rec. 601 luma); transparent pixels filled from visible ones unless the spec drops alpha."""
+    to Rec. 601 luma); transparent pixels filled from visible ones unless the spec drops alpha.
+
+    A one-channel input drawn as a painted layer (strokes in the alpha channel over one flat colour, as image
+    editors and IOPaint's brush save masks) is its alpha: the paint is the signal, its flat colour means
+    nothing. (Flat colour and flat alpha: the colour's luma, as for any other file.)
+    """
+    if spec.channels == 1 and image.alpha is not None and _is_flat(image.color) and not _is_flat(image.alpha):
+        return to_tensor(image.alpha)
     if spec.channels == 3:
         x = to_tensor(image.rgb())
     else:

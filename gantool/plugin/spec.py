@@ -38,7 +38,8 @@ class InputSpec:
         name: Lowercase identifier (``mask``): the key in the dict ``Task.predict`` receives, and the flag.
         help: One line for ``--help`` (the flag's help).
         channels: 3 for an RGB tensor (gray files are repeated), 1 for a one-channel tensor such as a mask
-            (an RGB file is reduced to Rec. 601 luma).
+            (an RGB file is reduced to Rec. 601 luma; a file painted in its alpha channel over one flat
+            colour is its alpha).
         required: Whether every item needs this input. An optional one left off the command line is absent
             from the dict ``predict`` receives.
         alpha: What the input's alpha channel means. ``"keep"``: transparent pixels are filled from their

@@ -30,6 +30,19 @@ from gantool_inpaint.options import InpaintOptions, InpaintTrainOptions
 logger = logging.getLogger(__name__)
 
 
+#: A mask whose holes cover more of the image than this is probably of the other polarity (white = kept).
+INVERTED_RATIO = 0.6
+
+
+def warn_if_inverted(hole: Tensor, inverted: bool) -> None:
+    """Say so when the holes cover most of the image: the commonest mask mistake is the polarity."""
+    ratio = float(hole.mean())
+    if ratio > INVERTED_RATIO:
+        colour, flag = ("black", "without") if inverted else ("white", "with")
+        logger.warning("inpaint: the mask marks %.0f%% of the image as hole (%s = hole); if %s is what to keep, "
+                       "run %s --invert-mask", 100 * ratio, colour, colour, flag)
+
+
 class Inpaint(Task):
     """Hole filling ``{"image": (B, 3, H, W), "mask": (B, 1, H, W)}`` to ``(B, 3, H, W)``, RGB in [0, 1].
 
@@ -114,6 +127,7 @@ class Inpaint(Task):
         results = []
         for picture, mask in zip(pictures.split(1), masks.split(1), strict=True):
             hole = binarise(mask, o.invert_mask)
+            warn_if_inverted(hole, o.invert_mask)
             grown = dilate(hole, o.dilate)
             if o.show_mask:
                 results.append(overlay(picture, grown))

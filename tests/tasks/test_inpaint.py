@@ -158,6 +158,37 @@ def test_inverted_masks_give_the_same_result_with_invert_mask(app, model, tmp_pa
     assert np.abs(read_image(tmp_path / "o3" / "a.png").color - first).max() > 1 / 255  # polarity matters
 
 
+def test_a_mask_that_looks_inverted_is_warned_about(app, model, tmp_path: Path, caplog) -> None:
+    smooth_photo(tmp_path / "in" / "a.png", 0)
+    mask_file(tmp_path / "white_kept.png", box_holes(), inverted=True)  # 88% white: most likely white = kept
+    mask_file(tmp_path / "white_hole.png", box_holes())
+    with caplog.at_level("WARNING"):
+        assert inpaint(app, tmp_path / "in", "--mask", tmp_path / "white_hole.png", "--model", model,
+                       "-o", tmp_path / "o1").exit_code == 0
+        assert "invert-mask" not in caplog.text
+        assert inpaint(app, tmp_path / "in", "--mask", tmp_path / "white_kept.png", "--model", model,
+                       "-o", tmp_path / "o2").exit_code == 0
+    assert "as hole (white = hole); if white is what to keep, run with --invert-mask" in caplog.text
+
+
+def test_a_mask_painted_in_the_alpha_channel_over_a_flat_colour_is_its_alpha(app, model, tmp_path: Path) -> None:
+    """IOPaint's brush and image editors save strokes as alpha over black: the strokes are the holes."""
+    source = smooth_photo(tmp_path / "in" / "a.png", 0)
+    holes = box_holes()
+    painted = Image(np.zeros((24, 32, 3), np.float32), holes.astype(np.float32)[..., None])
+    write_image(tmp_path / "painted.png", painted)
+    write_image(tmp_path / "opaque_black.png", Image(np.zeros((24, 32, 3), np.float32),
+                                                     np.ones((24, 32, 1), np.float32)))
+    result = inpaint(app, tmp_path / "in", "--mask", tmp_path / "painted.png", "--model", model, "-o",
+                     tmp_path / "out", "--dilate", "0")
+    assert result.exit_code == 0, result.output
+    check_filled(tmp_path / "out" / "a.png", source, holes)
+    # flat colour and flat alpha: the colour decides as for any file (black: no hole, the image comes back)
+    assert inpaint(app, tmp_path / "in", "--mask", tmp_path / "opaque_black.png", "--model", model, "-o",
+                   tmp_path / "out2").exit_code == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "out2" / "a.png").color, source)
+
+
 def test_transparent_pixels_are_the_holes_without_a_mask_and_alpha_is_kept_with_one(app, model,
                                                                                     tmp_path: Path) -> None:
     holes = box_holes()
