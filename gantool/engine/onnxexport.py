@@ -1,11 +1,13 @@
 """``gantool export MODEL --format onnx``: a model's whole per-tile pipeline as one ONNX graph, then a parity check.
 
-The graph is ``task.predict`` itself, traced by PyTorch's ONNX exporter (``dynamo=True``) with dynamic
-height and width: input ``image`` is ``(1, 3, H, W)`` float32 RGB in [0, 1] and output ``output`` is
-``(1, 3, H*s, W*s)`` in [0, 1], so whatever the task does between the two (range mapping to [-1, 1], Lab
-conversion, padding to a multiple of the network's stride, the clamp) is inside the graph. What the CLI
-does around ``predict`` stays outside, as it is the same for every task: gray and alpha handling,
-tiling, and ``Task.postprocess`` (superres ``--outscale``).
+The graph is ``task.predict`` itself (or ``task.onnx_predict``, a task's traceable core when its predict
+calls OpenCV), traced by PyTorch's ONNX exporter (``dynamo=True``) with dynamic height and width: one input
+per input of the task's card (``image`` ``(1, 3, H, W)`` float32 RGB in [0, 1]; inpaint adds ``mask``
+``(1, 1, H, W)``) and output ``output`` ``(1, 3, H*s, W*s)`` in [0, 1], so whatever the task does between
+the two (range mapping to [-1, 1], Lab conversion, padding to a multiple of the network's stride, the
+clamp) is inside the graph. What the CLI does around ``predict`` stays outside, as it is the same for every
+task: gray and alpha handling, tiling, and ``Task.postprocess`` (superres ``--outscale``); the file's
+``gantool.onnx.outside_graph`` metadata lists it (``Task.onnx_outside_graph``).
 
 After writing, the file is run with onnxruntime at a few sizes that are not multiples of 8, and its output
 compared with PyTorch's: the max absolute error and the PSNR between the two are printed, and an error
@@ -72,7 +74,7 @@ def export_onnx(spec: TaskSpec, model_path: Path, output: Path, task_options: An
     """Write ``output`` and check it against PyTorch at ``sizes``; raises ``CheckpointError`` beyond ``tolerance``.
 
     Raises:
-        UsageError: onnx/onnxruntime missing, or a task that does not export (generation, several inputs).
+        UsageError: onnx/onnxruntime missing, or a task that does not export (generation).
     """
     if spec.kind != "image-to-image":
         raise UsageError(f"task {spec.name!r} does not export to ONNX yet (only image-to-image tasks: superres, "
