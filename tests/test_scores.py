@@ -75,3 +75,16 @@ def test_print_table_is_deprecated_but_still_prints(capsys: pytest.CaptureFixtur
         print_table([*rows, mean_row(rows)], [Column("Score", "score"), Column("Other", "optional")], title="t")
     out = capsys.readouterr().out
     assert "Score" in out and "Other" not in out and "2.00" in out and MEAN_ROW in out
+
+
+def test_a_wide_table_into_a_file_keeps_every_number_whole(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    """Redirected output is not a terminal: rich would squeeze the table into 80 columns and cut numbers."""
+    from gantool.cli.table import print_rows
+    from gantool.plugin.evaluation import EvalColumn
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    names = [f"metric_{index}" for index in range(12)]
+    rows = [{"image": "a rather long row label", **{name: 123456.789 + index for index, name in enumerate(names)}}]
+    print_rows(rows, [EvalColumn(name=name, header=f"Long header {name}", format=".3f") for name in names], title="t")
+    out = capsys.readouterr().out
+    assert all(f"{123456.789 + index:.3f}" in out for index in range(12)) and "…" not in out

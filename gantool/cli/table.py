@@ -34,16 +34,28 @@ def print_rows(rows: Sequence[Any], columns: Sequence[EvalColumn], *, label: str
     Columns that are ``None`` in every row (not measured this time) are left out.
     """
     shown = [c for c in columns if any(row_value(row, c.name) is not None for row in rows)]
+    cells = [[_cell(row_value(row, c.name), c.format) for c in shown] for row in rows]
     table = Table(title=title)
     table.add_column(label)
-    for column in shown:
-        table.add_column(column.header, justify="right")
-    for row in rows:
+    for index, column in enumerate(shown):  # a number is never cut to fit: its column is at least that wide
+        table.add_column(column.header, justify="right", no_wrap=True,
+                         min_width=max((len(line[index]) for line in cells), default=1))
+    for row, line in zip(rows, cells, strict=True):
         name = str(row_value(row, label))
         if name == MEAN_ROW:
             table.add_section()
-        table.add_row(escape(name), *(_cell(row_value(row, c.name), c.format) for c in shown))
-    Console(soft_wrap=False).print(table)
+        table.add_row(escape(name), *line)
+    print_table_fitted(table)
+
+
+def print_table_fitted(table: Table) -> None:
+    """``table`` on stdout; into a file or a pipe at its natural width (rich would assume 80 columns and
+    squeeze it), on a terminal at the terminal's."""
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        natural = console.measure(table, options=console.options.update_width(100_000)).maximum
+        console = Console(soft_wrap=False, width=max(console.width, natural))
+    console.print(table)
 
 
 def _cell(value: Any, spec: str) -> str:
