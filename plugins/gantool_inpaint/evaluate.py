@@ -160,8 +160,10 @@ def evaluate_buckets(task: Inpaint, networks: dict[str, nn.Module] | None, data:
         for name, fill in methods.items():
             row, results = _score(f"{label} {name}", fill, [(crops[i][1], mask) for i, mask in pairs])
             if distances is not None:
-                row.fid, row.kid = distances.score(results, [i for i, _ in pairs])
+                row.fid, row.kid = distances.score(results, [i for i, _ in pairs], key=(label, name))
             rows.append(row)
+        if distances is not None and "model" in methods:
+            notes.extend(distances.compare(label, "model", "telea"))
     for name in methods:
         mine = [row for row in rows if row.bucket.endswith(f" {name}")]
         if mine:
@@ -182,6 +184,10 @@ def _mean(values: list[Any]) -> Any:
     return None if any(v is None for v in values) else float(np.mean(values))
 
 
+#: Random halves of a bucket's tiles over which two methods' KIDs are compared (:meth:`_Distances.compare`).
+SUBSETS = 100
+
+
 class _Distances:
     """FID and KID of filled tiles against the original tiles they came from; the originals' Inception features
     are computed once per tile. Without the Inception file, ``path`` is None and the notes say how to get it."""
@@ -192,13 +198,17 @@ class _Distances:
         self.crops, self.path = crops, inception.inception_path()
         self.network: Any = None
         self.originals: dict[int, Any] = {}
+        self.scored: dict[tuple[str, str], tuple[Any, Any]] = {}  # (bucket, method): (features, reference)
         if self.path is None:
             notes.append(inception.HOW_TO_GET)
         else:
             self.network = inception.load_inception(context.device)
 
-    def score(self, results: list[Tensor], tiles: list[int]) -> tuple[float | None, float | None]:
-        """``(FID, KID x1e3)`` of ``results`` against the original ``tiles`` (same order); None for fewer than 2."""
+    def score(self, results: list[Tensor], tiles: list[int],
+              key: tuple[str, str] | None = None) -> tuple[float | None, float | None]:
+        """``(FID, KID x1e3)`` of ``results`` against the original ``tiles`` (same order); None for fewer than 2.
+
+        ``key`` (bucket, method): keep the features for :meth:`compare`."""
         from gantool.lib import inception
         from gantool.lib.featuredist import whole_set_distances
 
@@ -209,8 +219,33 @@ class _Distances:
             found = inception.image_features([to_8bit(self.crops[i][1]) for i in todo], self.network)
             self.originals.update(zip(todo, found, strict=True))
         reference = np.stack([self.originals[i] for i in tiles])
-        fid, kid = whole_set_distances(inception.image_features(results, self.network), reference, paired=True)
+        features = inception.image_features(results, self.network)
+        if key is not None:
+            self.scored[key] = (features, reference)
+        fid, kid = whole_set_distances(features, reference, paired=True)
         return fid, 1e3 * kid
+
+    def compare(self, bucket: str, first: str, second: str, subsets: int = SUBSETS) -> list[str]:
+        """One note: ``first``'s KID minus ``second``'s over the same random halves of the bucket's tiles.
+
+        Both methods filled the same tiles, so their KIDs move together from one draw of tiles to another;
+        the spread of the *difference* over halves says whether a gap is more than the draw."""
+        from gantool.lib.featuredist import paired_mmd
+
+        if (bucket, first) not in self.scored or (bucket, second) not in self.scored:
+            return []
+        (a, reference), (b, _) = self.scored[(bucket, first)], self.scored[(bucket, second)]
+        count = len(reference)
+        if count < 8:
+            return []
+        rng = np.random.default_rng(0)
+        gaps = []
+        for _ in range(subsets):
+            half = rng.choice(count, count // 2, replace=False)
+            gaps.append(1e3 * (paired_mmd(a[half], reference[half]) - paired_mmd(b[half], reference[half])))
+        lower = sum(gap < -1e-6 for gap in gaps)  # a rounding-level difference is a tie, not a win
+        return [f"bucket {bucket} %: KID {first} - {second} {np.mean(gaps):+.1f} x1e3 (sd {np.std(gaps):.1f} over "
+                f"{subsets} random halves of its {count} tiles; {first} lower in {lower} of {subsets})"]
 
     def protocol(self) -> str:
         from gantool.lib import inception

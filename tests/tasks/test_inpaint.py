@@ -373,6 +373,10 @@ def test_eval_adds_fid_and_kid_per_bucket_for_every_method(app, model, tmp_path:
     assert rows["mean ns"]["kid"] == pytest.approx((rows["10-30 ns"]["kid"] + rows["30-50 ns"]["kid"]) / 2)
     table = runner.invoke(app, [a for a in args if a != "--json"], env={"COLUMNS": "200"})
     assert "KID x1e3" in table.output and "FID and KID x1e3 (unbiased, paired, on all tiles" in table.output
+    # the untrained model refines the fake TELEA (the originals) by nothing: the same KID on every half
+    flat = " ".join(table.output.split())
+    assert "bucket 10-30 %: KID model - telea +0.0 x1e3 (sd 0.0 over 100 random halves of its 8 tiles; model " \
+           "lower in 0 of 100)" in flat
 
     monkeypatch.setattr(inception, "inception_path", lambda: None)  # not installed: the table says how to get it
     missing = runner.invoke(app, [a for a in args if a != "--json"], env={"COLUMNS": "200"})
