@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cyclegan-horse2zebra")
     parser.add_argument("--image", type=Path, default=REPO / "examples" / "coffee.png")
-    parser.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
+    parser.add_argument("--direction", choices=["AtoB", "BtoA"], default="BtoA")  # the bundled file keeps BtoA
     parser.add_argument("--tiles", type=int, nargs="+", default=[96, 128, 192])
     args = parser.parse_args()
 

@@ -35,6 +35,7 @@ def main() -> None:
     os.close(fd)
     try:
         save_file(halved, temporary, metadata=metadata)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would make the bundled file unreadable to others
         os.replace(temporary, args.target)
     finally:
         if os.path.exists(temporary):

@@ -55,6 +55,7 @@ def run_inference(*, spec: TaskSpec, model_path: Path, options: InferenceOptions
     items = pair_inputs(collect_inputs(inputs, recursive=options.recursive), companions)
     with Runtime.from_options(options, distributed=False) as runtime:  # torchrun ranks shard the inputs
         model = load_for_inference(model_path, spec, runtime, model_cache)
+        check_servable(model, model_path, task_options)
         process = make_processor(model.task, model.networks, task_options, scale=model.scale,
                                  tile=(tile := resolve_tile(options.tile)),
                                  overlap=resolve_overlap(tile, options.tile_overlap), runtime=runtime)
@@ -117,6 +118,14 @@ def resolve_overlap(tile: int | None, overlap: int) -> int:
                                             overlap, tile, tile // 2)
         return tile // 2
     return overlap
+
+
+def check_servable(model: Any, model_path: Path, task_options: Any) -> None:
+    """Refuse, in one line naming the file, task options this model cannot serve (``Task.check_infer_options``)."""
+    try:
+        model.task.check_infer_options(task_options)
+    except UsageError as error:
+        raise UsageError(f"model '{model_path}': {error}") from None
 
 
 def load_for_inference(model_path: Path, spec: TaskSpec, runtime: Runtime, cache: ModelCache | None = None) -> Any:

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from gantool.engine.export import load_model
+from gantool.engine.inference import check_servable
 from gantool.errors import CheckpointError, UsageError
 from gantool.plugin.spec import TaskSpec
 
@@ -86,6 +87,7 @@ def export_onnx(spec: TaskSpec, model_path: Path, output: Path, task_options: An
         raise UsageError(f"ONNX export needs gantool's export extra, onnx, onnxscript and onnxruntime: pip install "
                          f"onnx onnxscript onnxruntime ({error})") from None
     model = load_model(model_path, spec, device="cpu")
+    check_servable(model, model_path, task_options)
     names = [item.name for item in spec.inputs]
     channels = [item.channels for item in spec.inputs]
     pipeline = Pipeline(model.task, model.networks, task_options, names).eval()

@@ -69,7 +69,14 @@ def _restore(trainer: Trainer, checkpoint: ckpt.Checkpoint) -> None:
             group["lr"] = base * factor
     trainer.scaler.load_state_dict(state["scaler"])
     if trainer.ema is not None and checkpoint.ema is not None:
-        trainer.ema.load_state_dict({"updates": state["ema_updates"], "networks": checkpoint.ema})
+        shadows = dict(checkpoint.ema)
+        fresh = [name for name in trainer.ema.networks if name not in shadows]
+        for name in fresh:  # an inference network since this checkpoint (options that choose them changed)
+            shadows[name] = trainer.networks[name].state_dict()
+        if fresh:
+            trainer.notes.append(f"{checkpoint.path.name} has no EMA of {', '.join(fresh)}: it starts from the "
+                                 "checkpoint's live weights")
+        trainer.ema.load_state_dict({"updates": state["ema_updates"], "networks": shadows})
     trainer.step = checkpoint.step
     trainer.epoch, trainer.batch_in_epoch = int(state["data"]["epoch"]), int(state["data"]["batch"])
     ranks = state["ranks"]

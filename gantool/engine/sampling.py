@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from gantool.engine.batchplan import path_key
-from gantool.engine.inference import ModelCache, inference_params, load_for_inference
+from gantool.engine.inference import ModelCache, check_servable, inference_params, load_for_inference
 from gantool.engine.journal import (
     DONE,
     FOREIGN,
@@ -106,6 +106,7 @@ def run_sampling(*, spec: TaskSpec, model_path: Path, options: SampleOptions, ta
     console = Console(stderr=True)
     with Runtime.from_options(options, distributed=False) as runtime:
         model = load_for_inference(model_path, spec, runtime, model_cache)
+        check_servable(model, model_path, task_options)
         task = model.task
         if type(task).sample is Task.sample:
             raise PluginError(f"task {spec.name!r} is of kind 'sample' but {type(task).__name__} does not implement "

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gantool.engine.inference import load_for_inference, resolve_tile
+from gantool.engine.inference import check_servable, load_for_inference, resolve_tile
 from gantool.engine.processor import make_processor
 from gantool.engine.runtime import Runtime
 from gantool.engine.sampling import checked_truncation, draw_images, resolve_label
@@ -43,6 +43,7 @@ class Model:
         self.spec, self.path, self.task_options = spec, Path(path), task_options
         self.runtime = Runtime.from_options(options, distributed=False)
         loaded = load_for_inference(self.path, spec, self.runtime)
+        check_servable(loaded, self.path, task_options)
         self.task, self.networks, self.info, self.scale = loaded.task, loaded.networks, loaded.metadata, loaded.scale
         self._tile, self._overlap = resolve_tile(options.tile), options.tile_overlap
         self._process: Any = None  # made on the first image: --tile auto measures the network then

@@ -33,6 +33,7 @@ from gantool.engine import preflight, resume
 from gantool.engine.dataorder import ResumableBatchSampler, SeededDataset, sample_seed
 from gantool.engine.ema import EMA
 from gantool.engine.export import export_model
+from gantool.engine.finetune import load_initial_weights
 from gantool.engine.metrics_log import MetricsLogger, read_metrics, save_sample_grid
 from gantool.engine.runtime import Runtime
 from gantool.engine.schedules import build_scheduler
@@ -117,11 +118,13 @@ class Trainer:
                                   decay_start=options.decay_start)
             for name, optimizer in self.optimizers.items()}
         self.scaler = runtime.grad_scaler()
+        found = ckpt.resolve_resume(options.resume, self.run_dir) if runtime.is_main else None
+        resume_from = runtime.broadcast_object(str(found) if found else None)
+        if options.init and not resume_from:  # before the EMA copies the weights; every rank loads the same
+            self.notes.append(load_initial_weights(self.networks, spec, self.task_options, options.init))
         inference = {name: self.networks[name] for name in self.inference_names}
         self.ema = EMA(inference, options.ema_decay) if 0 < options.ema_decay < 1 else None
 
-        found = ckpt.resolve_resume(options.resume, self.run_dir) if runtime.is_main else None
-        resume_from = runtime.broadcast_object(str(found) if found else None)
         if resume_from:
             resume.restore(self, ckpt.load_checkpoint(Path(resume_from), task=spec.name))
         elif runtime.is_main and (existing := ckpt.latest_checkpoint(self.run_dir)) is not None:
@@ -240,11 +243,13 @@ class Trainer:
         options, runtime, step = self.options, self.runtime, self.train_step
         if self.step >= options.steps:
             self.logger.message(f"already at step {self.step} of {options.steps}; nothing to train")
-            return False
-        self.logger.message(f"training {self.spec.name} on {runtime.describe()} from step {self.step} "
-                            f"to {options.steps}; run folder {self.run_dir}")
-        for note in self.notes:
+        else:
+            self.logger.message(f"training {self.spec.name} on {runtime.describe()} from step {self.step} "
+                                f"to {options.steps}; run folder {self.run_dir}")
+        for note in self.notes:  # an export-only resume applies changed options too
             self.logger.message(note)
+        if self.step >= options.steps:
+            return False
         batches = iter(self.loader)
         try:
             while self.step < options.steps:
@@ -351,7 +356,7 @@ class Trainer:
                 signal.signal(sig, handler)
 
     def _write_samples(self) -> None:
-        networks = self.inference_networks()
+        networks = {**self.networks, **self.inference_networks()}  # EMA where kept, live for the rest
         modes = {name: net.training for name, net in networks.items()}
         batch = self.runtime.to_device(self.sample_batch, training=False)
         try:

@@ -86,6 +86,10 @@ class TrainingOptions(RuntimeOptions):
     seed: int = flag(0, "Random seed (each torchrun rank adds its rank).", panel="Training")
     resume: str | None = flag(None, "auto (newest checkpoint in the run folder) or a checkpoint path.",
                               panel="Training")
+    init: str | None = flag(None, "Start from a model's weights (a name from `gantool models list` or a .safetensors "
+                            "file) instead of a fresh draw: fine-tuning. Its networks are loaded, the others "
+                            "(critics) start fresh; ignored when the run resumes from a checkpoint.",
+                            panel="Training")
     lr_schedule: LrSchedule = flag("constant", "Learning-rate schedule after warmup.", panel="Optimisation")
     decay_start: float = flag(0.5, "Fraction of steps after which the linear schedule starts decaying.",
                               panel="Optimisation", min=0.0, max=1.0)

@@ -20,6 +20,7 @@ method                         override?  default
 ``visualize``                  may        ``[]`` rows of the sample grid
 ``predict``                    may        ``networks[inference_network_names()[0]](image)`` (several
                                           inputs: their tensors concatenated along channels, in order)
+``check_infer_options``        may        accepts all; refuse what this model file cannot do, in one line
 ``postprocess``                may        identity; runs once on the stitched image, after tiling
 ``sample``                     to sample  (none) ``kind="sample"`` tasks: ``(count, C, H, W)`` from noise
 ``class_names``                may        ``()`` (unconditional); class labels ``--class`` accepts
@@ -231,8 +232,9 @@ class Task:
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
         """Rows of the periodic sample grid, each ``(B, 3, H, W)`` in [0, 1] and of the same size.
 
-        Called under ``torch.no_grad()`` with the EMA inference networks in eval mode and a fixed batch,
-        so successive grids are comparable. The default shows nothing.
+        Called under ``torch.no_grad()`` with every network in eval mode (the EMA shadows of the inference
+        networks, the live others) and a fixed batch, so successive grids are comparable. The default shows
+        nothing.
         """
         del batch, networks
         return []
@@ -263,6 +265,15 @@ class Task:
 
             return network(torch.cat([image[item.name] for item in self.spec.inputs if item.name in image], dim=1))
         return network(image)
+
+    def check_infer_options(self, options: Any | None) -> None:
+        """Raise :class:`~gantool.errors.UsageError` when *this model* cannot do what ``options`` ask.
+
+        The engine calls it once after loading and before reading any image, so a request the file cannot
+        serve (a direction whose generator it does not store) is one line, not one failure per image; the
+        engine prefixes the model's path. Default: every option value is accepted.
+        """
+        del options
 
     def postprocess(self, output: Tensor, source_size: tuple[int, int], options: Any | None = None) -> Tensor:
         """Whole-image step of inference: runs once on the stitched full image, after tiling (default: identity).

@@ -108,9 +108,12 @@ class CUT(Task):
 
     def predict(self, networks: dict[str, nn.Module], image: Tensor, options: Any | None = None) -> Tensor:
         """``(B, 3, H, W)`` in [0, 1] from domain A to B (any size; tiled like ``cyclegan``)."""
+        return to_unit(networks["generator"](to_signed(image))).clamp(0, 1)
+
+    def check_infer_options(self, options: Any | None) -> None:
+        """One generator, A to B (options of another task's card may still carry a direction)."""
         if getattr(options, "direction", "AtoB") != "AtoB":
             raise UsageError("a cut model translates one way only (A to B); train another for B to A")
-        return to_unit(networks["generator"](to_signed(image))).clamp(0, 1)
 
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
                  context: EvalContext) -> EvalResult:

@@ -20,6 +20,7 @@ from gantool.lib.options import AdamOptions, CriticOptions, GanLoss, GanLossOpti
 from gantool.plugin.options import redefault
 
 Direction = Literal["AtoB", "BtoA"]
+Kept = Literal["both", "AtoB", "BtoA"]
 Upsample = Literal["transposed", "nearest", "bilinear"]
 
 
@@ -94,10 +95,19 @@ class CycleGANTrainOptions(UnpairedTrainOptions):
                                   panel="Losses", min=0.0)
     pool_size: int = flag(50, "Generated images remembered per critic; critics see a random mix of old and "
                           "new fakes (0: only the newest).", panel="Losses", min=0)
+    keep: Kept = flag("both", "Generators the exported model stores: both, or the AtoB or BtoA one only (half "
+                      "the file; it then translates that way only). Training always runs both, the cycle "
+                      "needs them; EMA follows the kept ones.", panel="Architecture")
+
+    def directions(self) -> tuple[Direction, ...]:
+        """The directions an exported model translates (``--keep``)."""
+        return ("AtoB", "BtoA") if self.keep == "both" else (self.keep,)
 
     def describe_architecture(self) -> str:
         """Short text for ``gantool.architecture``."""
-        return (f"CycleGAN: two ResNet generators ({self.blocks} residual blocks, width {self.width}, {self.upsample} "
+        generators = {"both": "two ResNet generators", "AtoB": "the A to B generator of two",
+                      "BtoA": "the B to A generator of two"}[self.keep]
+        return (f"CycleGAN: {generators} ({self.blocks} residual blocks, width {self.width}, {self.upsample} "
                 f"upsampling, instance norm, reflect padding); generator_ab maps A to B, generator_ba B to A")
 
 

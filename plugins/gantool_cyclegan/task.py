@@ -28,6 +28,7 @@ from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
 from gantool import EvalContext, EvalResult
+from gantool.errors import UsageError
 from gantool.lib.losses import AdversarialLoss
 from gantool.lib.nets.patchgan import PatchDiscriminator
 from gantool.lib.nets.resnet import ResnetGenerator
@@ -38,6 +39,7 @@ from gantool.plugin.task import Task
 from gantool_cyclegan.options import CycleGANTrainOptions, UnpairedTrainOptions
 
 GENERATORS = ("generator_ab", "generator_ba")
+GENERATOR_OF = {"AtoB": "generator_ab", "BtoA": "generator_ba"}
 CRITICS = ("critic_a", "critic_b")
 
 
@@ -90,9 +92,17 @@ class CycleGAN(Task):
         return {"generator_ab": self._generator(), "generator_ba": self._generator(),
                 "critic_a": self._critic(), "critic_b": self._critic()}
 
+    def inference_network_names(self) -> tuple[str, ...]:
+        """The kept generators (``--keep``: both by default); what EMA, export and loading cover."""
+        return tuple(GENERATOR_OF[direction] for direction in self.options.directions())
+
     def build_inference_networks(self) -> dict[str, nn.Module]:
-        """The two generators only: inference never needs the critics."""
-        return {name: self._generator() for name in GENERATORS}
+        """The kept generators only: inference never needs the critics."""
+        return {name: self._generator() for name in self.inference_network_names()}
+
+    def network_role(self, name: str) -> NetworkRole:
+        """Both generators are generators, kept or not."""
+        return "generator" if name in GENERATORS else "critic"
 
     def build_optimizers(self, networks: dict[str, nn.Module]) -> dict[str, Optimizer]:
         """``generators`` (both G, one loss) and ``critics`` (both D, one loss): Adam with ``--lr`` and
@@ -178,18 +188,24 @@ class CycleGAN(Task):
         with the statistics of what it is given, so a tiled image is normalised per tile; tiles of a few
         hundred pixels with the engine's feathered overlap hide this well on natural images.
         """
+        return to_unit(networks[GENERATOR_OF[getattr(options, "direction", "AtoB")]](to_signed(image))).clamp(0, 1)
+
+    def check_infer_options(self, options: Any | None) -> None:
+        """A model exported with ``--keep AtoB|BtoA`` runs that direction only."""
         direction = getattr(options, "direction", "AtoB")
-        name = "generator_ab" if direction == "AtoB" else "generator_ba"
-        return to_unit(networks[name](to_signed(image))).clamp(0, 1)
+        if direction not in self.options.directions():
+            kept = self.options.keep
+            raise UsageError(f"it stores only the {kept} generator (exported with --keep {kept}), so it cannot "
+                             f"translate {direction}; ask for direction {kept} or use another model")
 
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
                  context: EvalContext) -> EvalResult:
         """``gantool eval cyclegan``: cycle PSNR, change, FID and KID in both directions (see :mod:`.evaluate`)."""
         from gantool_cyclegan.evaluate import evaluate_domains
 
-        return evaluate_domains(self, networks, data, options, context)
+        return evaluate_domains(self, networks, data, options, context, directions=self.options.directions())
 
     def export_metadata(self) -> dict[str, str]:
         """Colour space, value range and ``gantool.architecture``."""
         return {**super().export_metadata(), "gantool.architecture": self.options.describe_architecture(),
-                "gantool.directions": "AtoB: generator_ab, BtoA: generator_ba"}
+                "gantool.directions": ", ".join(f"{d}: {GENERATOR_OF[d]}" for d in self.options.directions())}

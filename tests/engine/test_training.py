@@ -262,3 +262,23 @@ def test_changed_options_ignores_tuples_that_came_back_as_lists() -> None:
     assert changed_options({"ratio": [0.1, 0.6], "lr": 2e-4}, {"ratio": (0.1, 0.6), "lr": 2e-4}) == ""
     assert changed_options({"ratio": [0.1, 0.6]}, {"ratio": (0.1, 0.5)}) == "ratio [0.1, 0.6] -> (0.1, 0.5)"
     assert changed_options({"lr": 2e-4}, {"lr": 1e-6}) == "lr 0.0002 -> 1e-06"
+
+
+def test_init_loads_a_models_networks_and_leaves_the_critic_fresh(tmp_path: Path) -> None:
+    """``--init MODEL``: fine-tuning starts from the file's generator; the critic is drawn fresh."""
+    train(tmp_path / "first", steps=3)
+    model = tmp_path / "first" / "model.safetensors"
+    stored = load_file(model)
+    fresh = train(tmp_path / "fresh", ToyTrainOptions(lr=0.0), steps=1)
+    tuned = train(tmp_path / "tuned", ToyTrainOptions(lr=0.0), steps=1, init=str(model))  # lr 0: nothing moves
+    weights = {f"generator.{key}": value for key, value in tuned.networks["generator"].state_dict().items()}
+    assert_same_tensors(weights, stored)
+    assert_same_tensors(tuned.networks["critic"].state_dict(), fresh.networks["critic"].state_dict())
+    assert any("initialised generator from" in note and "critic start fresh" in note for note in tuned.notes)
+
+    with pytest.raises(UsageError, match="--init .*'generator' does not fit.*channels 8 -> 4"):
+        train(tmp_path / "narrow", ToyTrainOptions(channels=4), steps=1, init=str(model))
+    with pytest.raises(CheckpointError, match="not found"):
+        train(tmp_path / "missing", steps=1, init="no-such-model")
+    resumed = train(tmp_path / "first", steps=4, resume="auto", init="no-such-model")  # a resume ignores --init
+    assert resumed.result.step == 4

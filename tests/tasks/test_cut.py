@@ -94,8 +94,9 @@ def test_predict_translates_a_to_b_only() -> None:
         output = task.predict(networks, image, None)
         assert torch.equal(output, task.predict(networks, image, TranslateOptions(direction="AtoB")))
     assert output.shape == image.shape and output.min() >= 0 and output.max() <= 1
+    task.check_infer_options(TranslateOptions(direction="AtoB"))
     with pytest.raises(Exception, match="one way only"):
-        task.predict(networks, image, TranslateOptions(direction="BtoA"))
+        task.check_infer_options(TranslateOptions(direction="BtoA"))
 
 
 def test_meets_gantools_task_contract(tmp_path: Path) -> None:

@@ -365,6 +365,59 @@ def test_train_and_translate_through_the_cli(tmp_path: Path) -> None:
     assert bad.exit_code == 2
 
 
+def test_keep_one_direction_exports_one_generator_and_refuses_the_other(tmp_path: Path) -> None:
+    """``--keep BtoA`` on resume re-exports the same run with only ``generator_ba``: half the file, the same
+    BtoA output as the two-generator file, and ``--direction AtoB`` refused in one line naming the file."""
+    from typer.testing import CliRunner
+
+    from gantool.cli.app import build_app
+    from gantool.plugin.manager import build_plugin_system
+    from gantool.weights import read_metadata
+
+    data = write_domains(tmp_path / "data")
+    app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))
+    runner = CliRunner()
+    both, kept = tmp_path / "both.safetensors", tmp_path / "kept.safetensors"
+    train = ["train", "cyclegan", "--data", str(data), "--batch-size", "2", "--num-workers", "0", "--device", "cpu",
+             "--run-dir", str(tmp_path / "run"), "--blocks", "1", "--width", "4", "--critic-width", "8",
+             "--critic-layers", "2", "--load-size", "20", "--crop", "16", "--checkpoint-every", "2"]
+    result = runner.invoke(app, [*train, "--steps", "2", "--export", str(both)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*train, "--steps", "2", "--resume", "auto", "--keep", "BtoA", "--export", str(kept)])
+    assert result.exit_code == 0, result.output
+    assert read_metadata(kept)["gantool.inference_networks"] == '["generator_ba"]'
+    assert read_metadata(kept)["gantool.directions"] == "BtoA: generator_ba"
+    assert kept.stat().st_size < 0.6 * both.stat().st_size
+
+    write_image(tmp_path / "photo.png", Image(smooth_images(1, 24, 5)[0]))
+    outputs = []
+    for model in (both, kept):
+        out = tmp_path / model.stem
+        result = runner.invoke(app, ["translate", str(tmp_path / "photo.png"), "--model", str(model), "--direction",
+                                     "BtoA", "-o", str(out), "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        outputs.append(read_image(out / "photo.png").color)
+    assert np.array_equal(outputs[0], outputs[1])
+    refused = runner.invoke(app, ["translate", str(tmp_path / "photo.png"), "--model", str(kept), "-o",
+                                  str(tmp_path / "AtoB"), "--device", "cpu"])
+    assert refused.exit_code != 0
+    assert "kept.safetensors" in refused.output and "direction BtoA" in refused.output
+    assert not (tmp_path / "AtoB").exists()
+
+    import gantool
+
+    with pytest.raises(gantool.UsageError, match="cannot translate AtoB"):
+        gantool.load(kept, direction="AtoB", device="cpu")
+
+    # trained on with --keep BtoA, its checkpoints have no EMA of generator_ab: keeping both again starts it
+    result = runner.invoke(app, [*train, "--steps", "4", "--resume", "auto", "--keep", "BtoA"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*train, "--steps", "4", "--resume", "auto", "--export", str(both)])
+    assert result.exit_code == 0, result.output
+    assert "no EMA of generator_ab" in result.output
+    assert read_metadata(both)["gantool.inference_networks"] == '["generator_ab", "generator_ba"]'
+
+
 _DDP_WORKER = """
 import sys
 from pathlib import Path
@@ -542,7 +595,7 @@ class _Identity(torch.nn.Module):
 
 def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) -> None:
     """Out of the box: `gantool translate photo.png` needs no --model (the bundled CUT, horse -> zebra), nor
-    does `--direction BtoA` (the bundled CycleGAN's zebra -> horse); the bundled CycleGAN runs both ways by name."""
+    does `--direction BtoA` (the bundled CycleGAN, which stores only its zebra -> horse generator)."""
     from typer.testing import CliRunner
 
     from gantool.cli.app import build_app
@@ -553,15 +606,18 @@ def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) ->
     write_image(tmp_path / "photo.png", Image(smooth_images(1, 40, 3)[0][:36]))
     app = build_app(build_plugin_system(entry_points=[], extra_plugins=[("cyclegan", gantool_cyclegan)]))
     outputs = []
-    for name, extra in (("default", []), ("AtoB", ["--model", "cyclegan-horse2zebra", "--direction", "AtoB"]),
+    for name, extra in (("default", []), ("AtoB", ["--model", "cut-horse2zebra"]),
                         ("BtoA", ["--model", "cyclegan-horse2zebra", "--direction", "BtoA"])):
         result = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "-o", str(tmp_path / name),
                                           *extra, "--device", "cpu"])
         assert result.exit_code == 0, result.output
         outputs.append(read_image(tmp_path / name / "photo.png").color)
-    assert outputs[0].shape == (36, 40, 3) and not np.allclose(outputs[0], outputs[1])
+    assert outputs[0].shape == (36, 40, 3) and np.array_equal(outputs[0], outputs[1])
     assert not np.allclose(outputs[1], outputs[2])
     backwards = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "--direction", "BtoA",
                                          "-o", str(tmp_path / "bare"), "--device", "cpu"])
     assert backwards.exit_code == 0, backwards.output
     assert np.array_equal(read_image(tmp_path / "bare" / "photo.png").color, outputs[2])
+    forwards = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "--model", "cyclegan-horse2zebra",
+                                        "-o", str(tmp_path / "AtoB"), "--device", "cpu"])
+    assert forwards.exit_code != 0 and "cannot translate AtoB" in forwards.output  # it keeps BtoA only

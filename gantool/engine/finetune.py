@@ -1,0 +1,49 @@
+"""``gantool train TASK --init MODEL``: start a run from a model file's weights instead of a fresh draw.
+
+Fine-tuning (a bundled model on your own photos, or a finished run with another loss) needs the model's
+inference networks in the new run's networks, and nothing else of the old run: its optimizer moments,
+schedule and data position are not in a model file, and the other networks (critics) start fresh. The
+architecture options must match the model's (they are in its ``gantool.train_options``); when they do not,
+the error names the options that differ instead of a tensor shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from gantool.engine.export import load_model
+from gantool.engine.resume import changed_options
+from gantool.errors import UsageError
+from gantool.plugin.options import to_plain
+from gantool.plugin.spec import TaskSpec
+from gantool.weights import read_metadata, resolve_model_path
+
+
+def load_initial_weights(networks: Mapping[str, nn.Module], spec: TaskSpec, task_options: Any, source: str) -> str:
+    """Copy the inference networks of model ``source`` (a name or a path) into ``networks``; returns a note.
+
+    Raises:
+        UsageError: another task's model, or networks that do not fit (with the options that differ).
+        CheckpointError: a missing or damaged file (from :func:`load_model`).
+    """
+    path = resolve_model_path(source)
+    model = load_model(path, spec)  # refuses another task's file, damaged files, unexpected networks
+    for name, network in model.networks.items():
+        target = networks.get(name)
+        if target is None:
+            raise UsageError(f"--init '{path}': this run has no network {name!r} to load it into")
+        try:
+            target.load_state_dict(network.state_dict())
+        except RuntimeError as error:
+            before = to_plain(model.task.options) if model.task.options is not None else {}
+            differ = changed_options(before, to_plain(task_options))
+            why = f"options that differ: {differ}" if differ else str(error).splitlines()[0][:160]
+            raise UsageError(f"--init '{path}': its {name!r} does not fit this run's ({why}); pass the model's "
+                             "architecture options (see its gantool.train_options)") from None
+    steps = read_metadata(path).get("gantool.steps") or "?"
+    fresh = sorted(set(networks) - set(model.networks))
+    return (f"initialised {', '.join(model.networks)} from '{path}' (trained {steps} steps)"
+            + (f"; {', '.join(fresh)} start fresh" if fresh else ""))
