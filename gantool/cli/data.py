@@ -19,8 +19,9 @@ def build_data_app() -> typer.Typer:
     @app.command("list")
     def list_datasets() -> None:
         """Known dataset names, their layout, and whether each is present under the data root."""
-        from rich.console import Console
         from rich.table import Table
+
+        from gantool.cli.table import print_table_fitted
 
         root = data_root()
         table = Table(title=f"datasets (data root: {root})")
@@ -29,7 +30,7 @@ def build_data_app() -> typer.Typer:
         for dataset in KNOWN_DATASETS.values():
             present = "yes" if is_complete(root / dataset.name, dataset) else "-"
             table.add_row(dataset.name, dataset.kind, present, dataset.summary)
-        Console(soft_wrap=False).print(table)
+        print_table_fitted(table)
 
     @app.command("download")
     def download_dataset(

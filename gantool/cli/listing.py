@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from gantool.cli.command import TOOLS_PANEL
+from gantool.cli.table import print_table_fitted
 from gantool.plugin.manager import PluginSystem
 from gantool.weights import list_models
 
@@ -102,4 +102,4 @@ def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
-    Console(soft_wrap=False).print(table)
+    print_table_fitted(table)  # piped into grep or a file: one line per row

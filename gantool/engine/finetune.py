@@ -46,4 +46,4 @@ def load_initial_weights(networks: Mapping[str, nn.Module], spec: TaskSpec, task
     steps = read_metadata(path).get("gantool.steps") or "?"
     fresh = sorted(set(networks) - set(model.networks))
     return (f"initialised {', '.join(model.networks)} from '{path}' (trained {steps} steps)"
-            + (f"; {', '.join(fresh)} start fresh" if fresh else ""))
+            + (f"; {', '.join(fresh)} {'starts' if len(fresh) == 1 else 'start'} fresh" if fresh else ""))

@@ -274,7 +274,7 @@ def test_init_loads_a_models_networks_and_leaves_the_critic_fresh(tmp_path: Path
     weights = {f"generator.{key}": value for key, value in tuned.networks["generator"].state_dict().items()}
     assert_same_tensors(weights, stored)
     assert_same_tensors(tuned.networks["critic"].state_dict(), fresh.networks["critic"].state_dict())
-    assert any("initialised generator from" in note and "critic start fresh" in note for note in tuned.notes)
+    assert any("initialised generator from" in note and "critic starts fresh" in note for note in tuned.notes)
 
     with pytest.raises(UsageError, match="--init .*'generator' does not fit.*channels 8 -> 4"):
         train(tmp_path / "narrow", ToyTrainOptions(channels=4), steps=1, init=str(model))
