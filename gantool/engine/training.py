@@ -56,6 +56,18 @@ def run_training(*, spec: TaskSpec, options: TrainingOptions, task_options: Any,
                           "no model exported; continue with --resume auto", signal=result.signal)
 
 
+def leave_stopping_to_the_trainer(worker_id: int) -> None:
+    """DataLoader workers ignore SIGINT and SIGTERM: the trainer finishes its step, saves and shuts them down.
+
+    Ctrl-C, ``kill -TERM -PGID``, ``systemctl stop`` and Slurm's ``scancel`` signal every process of the run,
+    and a worker killed that way made the trainer die on torch's "worker killed" error before it could save.
+    Workers still exit when the trainer tells them to or when it is gone (torch watches the parent).
+    """
+    del worker_id
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 # --------------------------------------------------------------------------------------------- trainer
 
 
@@ -167,7 +179,8 @@ class Trainer:
         workers = options.num_workers
         self.loader = DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers,
                                  pin_memory=runtime.device.type == "cuda", persistent_workers=workers > 0,
-                                 generator=torch.Generator().manual_seed(options.seed))
+                                 generator=torch.Generator().manual_seed(options.seed),
+                                 worker_init_fn=leave_stopping_to_the_trainer if workers > 0 else None)
         count = min(size, 8)
         self.sample_batch = default_collate(
             [self.dataset[(i, sample_seed(options.seed, -1, i))] for i in range(count)]) if runtime.is_main else None

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,45 @@ def test_two_process_gloo_ddp(tmp_path: Path) -> None:
     assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])
     assert ckpt.load_checkpoint(tmp_path / "step-000004").meta["world_size"] == 2
     assert (tmp_path / "model.safetensors").is_file() and len(read_metrics(tmp_path)) == 4
+
+
+_GROUP_STOP_SCRIPT = """
+import sys
+from pathlib import Path
+from gantool.engine.training import Trainer
+from gantool.testing import TOY_SPEC, ToyTrainOptions, tiny_training_options
+run = Path(sys.argv[1])
+options = tiny_training_options(run, steps=100_000, num_workers=2, log_every=1, checkpoint_every=100_000)
+result = Trainer(TOY_SPEC, options, ToyTrainOptions(dataset_size=64), progress=False).fit()
+print("interrupted" if result.interrupted else "finished", result.step)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_signal_to_the_whole_process_group_saves_a_checkpoint(tmp_path: Path, sig: int) -> None:
+    """systemctl stop, scancel and Ctrl-C signal the data workers too: they leave stopping to the trainer,
+    which finishes its step and saves (a worker that died first made it crash on torch's worker error)."""
+    path = os.pathsep.join(filter(None, [str(HERE.parents[1]), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    process = subprocess.Popen([sys.executable, "-c", _GROUP_STOP_SCRIPT, str(tmp_path)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None and len(read_metrics_safely(tmp_path)) < 3:
+        time.sleep(0.05)
+    os.killpg(process.pid, sig)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0 and stdout.startswith("interrupted"), stdout + stderr[-2000:]
+    stopped_at = int(stdout.split()[1])
+    assert ckpt.latest_checkpoint(tmp_path) == tmp_path / f"step-{stopped_at:06d}"
+
+
+def read_metrics_safely(run_dir: Path) -> list[dict[str, Any]]:
+    """The metrics so far, or none while the file is missing or half written."""
+    try:
+        return read_metrics(run_dir)
+    except (OSError, ValueError):
+        return []
 
 
 # ------------------------------------------------------------------------------------------ CUDA only
