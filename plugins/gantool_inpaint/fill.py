@@ -84,18 +84,19 @@ def windows(hole: Tensor, side: int) -> list[tuple[int, int, int, int]]:
     return found
 
 
-def fill_holes(image: Tensor, hole: Tensor, network: Filler, *, side: int, prior: str) -> Tensor:
+def fill_holes(image: Tensor, hole: Tensor, network: Filler, *, side: int, most: int, prior: str) -> Tensor:
     """``image`` ``(1, 3, H, W)`` with every hole (``(1, 1, H, W)``, 1 = hole) filled, window by window.
 
-    A window larger than ``side`` is shrunk to it for the network (holes shrink by "any pixel"), and the
-    network's output is enlarged back; with the TELEA prior only its difference from TELEA is enlarged and
-    added to TELEA's full-resolution fill. Earlier windows' fills are context for later ones.
+    Windows are at least ``side`` (see :func:`windows`). One larger than ``most`` is shrunk to it for the
+    network (holes shrink by "any pixel"), and the network's output is enlarged back; with the TELEA prior
+    only its difference from TELEA is enlarged and added to TELEA's full-resolution fill. Earlier windows'
+    fills are context for later ones.
     """
     work = image.clone()
     for top, left, h, w in windows(hole[0, 0], side):
         region = (..., slice(top, top + h), slice(left, left + w))
         picture, holes = work[region], hole[region]
-        scale = min(1.0, side / max(h, w))
+        scale = min(1.0, most / max(h, w))
         if scale >= 1.0:
             filled = network(picture, holes)
         else:

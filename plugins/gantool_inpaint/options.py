@@ -38,6 +38,10 @@ class InpaintOptions:
                        min=0, max=64)
     show_mask: bool = flag(False, "Write the image with its (dilated) holes tinted red instead of filling them: a "
                            "quick check of mask polarity and size (the network is not run).")
+    window: int = flag(0, "Largest side, in pixels, of the window around a hole that the network fills at full "
+                       "resolution; a hole needing a larger window is shrunk to it and the fill enlarged back. "
+                       "0: 4x the model's training crop (512 for the bundled photo model).", min=0,
+                       max=8192)
 
 
 @dataclass(kw_only=True)

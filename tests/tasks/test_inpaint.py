@@ -260,18 +260,23 @@ def test_rerun_resumes_and_a_changed_mask_recomputes_only_its_image(app, model, 
 # ----------------------------------------------------------------------------------- crops around holes
 
 
-def test_a_large_image_runs_the_network_on_crops_at_its_training_size(model: Path) -> None:
+@pytest.mark.parametrize(("window", "largest"), [(16, 16), (0, 56)], ids=["window-16", "default-4x-crop"])
+def test_a_large_image_runs_the_network_on_crops_around_the_holes(model: Path, window: int, largest: int) -> None:
+    """An image 4x the 16-pixel training crop: a small hole gets a window of the crop; the large hole's wider
+    window is shrunk to ``--window`` (16), or, by default (up to 4x the crop), filled at full resolution."""
     loaded = load_model(model, SPEC)
     seen: list[tuple[int, int]] = []
     generator = loaded.networks["generator"]
     generator.register_forward_pre_hook(lambda _, args: seen.append(tuple(args[0].shape[-2:])))
-    image = torch.rand(1, 3, 64, 64)  # 4x the 16-pixel training crop
+    image = torch.rand(1, 3, 64, 64)
     mask = torch.zeros(1, 1, 64, 64)
-    mask[..., 5:9, 6:10] = 1.0  # small: a 16x16 window around it, at full resolution
-    mask[..., 30:60, 20:56] = 1.0  # large: a wider window, shrunk to 16 for the network
+    mask[..., 30:60, 20:56] = 1.0  # large: filled first, in a window wider than the crop
+    mask[..., 5:9, 6:10] = 1.0  # small and far: a 16x16 window of its own, at full resolution
     with torch.no_grad():
-        out = loaded.task.predict(loaded.networks, {"image": image, "mask": mask}, InpaintOptions(dilate=0))
-    assert out.shape == image.shape and seen and all(max(size) <= 16 for size in seen), seen
+        out = loaded.task.predict(loaded.networks, {"image": image, "mask": mask},
+                                  InpaintOptions(dilate=0, window=window))
+    assert out.shape == image.shape and len(seen) == 2 and seen[1] == (16, 16), seen
+    assert max(seen[0]) == largest, seen  # 36-pixel hole + 9 each side = 54, padded to a multiple of 4
     torch.testing.assert_close(out[mask.expand_as(out) == 0], image[mask.expand_as(image) == 0], rtol=0, atol=0)
     assert (out - image)[mask.expand_as(out) == 1].abs().max() > 0.01
 
