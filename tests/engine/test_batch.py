@@ -404,7 +404,7 @@ def test_interrupted_run_leaves_no_partial_output_and_rerun_completes(tmp_path: 
     src, out = tmp_path / "src", tmp_path / "out"
     for i in range(12):
         make_image(src / f"{i:02d}.png", seed=i, size=(64, 64))
-    proc = _start(src, out, delay=0.25)
+    proc = _start(src, out, delay=0.6)  # seconds of work left after 2 outputs, even on a loaded machine
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("*.png"))) < 2:
         time.sleep(0.02)
