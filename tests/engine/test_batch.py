@@ -362,7 +362,8 @@ def test_byte_budget_lets_one_item_through_and_waits_for_release() -> None:
 
 
 SCRIPT = textwrap.dedent("""
-    import os, sys, time
+    import os, signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal: a shell's `&` job ignores it
     from gantool.engine.batch import run_batch
     from gantool.engine.batchplan import BatchPlan, collect_inputs
     from gantool.image.io import Image
@@ -404,7 +405,7 @@ def test_interrupted_run_leaves_no_partial_output_and_rerun_completes(tmp_path: 
     src, out = tmp_path / "src", tmp_path / "out"
     for i in range(12):
         make_image(src / f"{i:02d}.png", seed=i, size=(64, 64))
-    proc = _start(src, out, delay=0.6)  # seconds of work left after 2 outputs, even on a loaded machine
+    proc = _start(src, out, delay=0.25)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None and len(list(out.glob("*.png"))) < 2:
         time.sleep(0.02)
