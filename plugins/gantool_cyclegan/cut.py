@@ -112,7 +112,7 @@ class CUT(Task):
 
     def check_infer_options(self, options: Any | None) -> None:
         """One generator, A to B (options of another task's card may still carry a direction)."""
-        if getattr(options, "direction", "AtoB") != "AtoB":
+        if getattr(options, "direction", "AtoB") not in ("AtoB", "auto"):
             raise UsageError("a cut model translates one way only (A to B); train another for B to A")
 
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,

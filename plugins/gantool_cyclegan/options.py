@@ -20,6 +20,7 @@ from gantool.lib.options import AdamOptions, CriticOptions, GanLoss, GanLossOpti
 from gantool.plugin.options import redefault
 
 Direction = Literal["AtoB", "BtoA"]
+AskedDirection = Literal["auto", "AtoB", "BtoA"]
 Kept = Literal["both", "AtoB", "BtoA"]
 Upsample = Literal["transposed", "nearest", "bilinear"]
 
@@ -28,8 +29,9 @@ Upsample = Literal["transposed", "nearest", "bilinear"]
 class TranslateOptions:
     """Flags of ``gantool translate`` that belong to this task."""
 
-    direction: Direction = flag("AtoB", "Which generator runs: AtoB maps domain A to B (trainA -> trainB, e.g. "
-                                "horse -> zebra), BtoA the reverse.")
+    direction: AskedDirection = flag("auto", "Which generator runs: AtoB maps domain A to B (trainA -> trainB, "
+                                     "e.g. horse -> zebra), BtoA the reverse; auto: AtoB, or the one direction "
+                                     "a model exported with --keep stores.")
 
 
 @dataclass(kw_only=True)

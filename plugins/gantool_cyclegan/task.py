@@ -36,7 +36,7 @@ from gantool.lib.pool import ImagePool
 from gantool.lib.ranges import to_signed, to_unit
 from gantool.plugin.options import NetworkRole
 from gantool.plugin.task import Task
-from gantool_cyclegan.options import CycleGANTrainOptions, UnpairedTrainOptions
+from gantool_cyclegan.options import CycleGANTrainOptions, Direction, UnpairedTrainOptions
 
 GENERATORS = ("generator_ab", "generator_ba")
 GENERATOR_OF = {"AtoB": "generator_ab", "BtoA": "generator_ba"}
@@ -188,11 +188,18 @@ class CycleGAN(Task):
         with the statistics of what it is given, so a tiled image is normalised per tile; tiles of a few
         hundred pixels with the engine's feathered overlap hide this well on natural images.
         """
-        return to_unit(networks[GENERATOR_OF[getattr(options, "direction", "AtoB")]](to_signed(image))).clamp(0, 1)
+        return to_unit(networks[GENERATOR_OF[self.direction(options)]](to_signed(image))).clamp(0, 1)
+
+    def direction(self, options: Any | None) -> Direction:
+        """The direction asked for; ``auto`` (or no options): AtoB, or the one direction this model stores."""
+        asked = getattr(options, "direction", "auto")
+        if asked in ("AtoB", "BtoA"):
+            return "AtoB" if asked == "AtoB" else "BtoA"
+        return "AtoB" if "AtoB" in self.options.directions() else self.options.directions()[0]
 
     def check_infer_options(self, options: Any | None) -> None:
         """A model exported with ``--keep AtoB|BtoA`` runs that direction only."""
-        direction = getattr(options, "direction", "AtoB")
+        direction = self.direction(options)
         if direction not in self.options.directions():
             kept = self.options.keep
             raise UsageError(f"it stores only the {kept} generator (exported with --keep {kept}), so it cannot "

@@ -127,6 +127,7 @@ def test_predict_picks_the_generator_by_direction() -> None:
         forward = task.predict(networks, image, TranslateOptions(direction="AtoB"))
         backward = task.predict(networks, image, TranslateOptions(direction="BtoA"))
         assert torch.equal(forward, task.predict(networks, image, None))  # AtoB is the default
+        assert torch.equal(forward, task.predict(networks, image, TranslateOptions()))  # auto: AtoB when stored
         assert torch.allclose(forward, (networks["generator_ab"](image * 2 - 1) + 1) / 2)
         assert torch.allclose(backward, (networks["generator_ba"](image * 2 - 1) + 1) / 2)
     assert forward.shape == image.shape and forward.min() >= 0 and forward.max() <= 1
@@ -398,8 +399,12 @@ def test_keep_one_direction_exports_one_generator_and_refuses_the_other(tmp_path
         assert result.exit_code == 0, result.output
         outputs.append(read_image(out / "photo.png").color)
     assert np.array_equal(outputs[0], outputs[1])
-    refused = runner.invoke(app, ["translate", str(tmp_path / "photo.png"), "--model", str(kept), "-o",
-                                  str(tmp_path / "AtoB"), "--device", "cpu"])
+    implicit = runner.invoke(app, ["translate", str(tmp_path / "photo.png"), "--model", str(kept), "-o",
+                                   str(tmp_path / "auto"), "--device", "cpu"])  # --direction auto: its one way
+    assert implicit.exit_code == 0, implicit.output
+    assert np.array_equal(read_image(tmp_path / "auto" / "photo.png").color, outputs[1])
+    refused = runner.invoke(app, ["translate", str(tmp_path / "photo.png"), "--model", str(kept), "--direction",
+                                  "AtoB", "-o", str(tmp_path / "AtoB"), "--device", "cpu"])
     assert refused.exit_code != 0
     assert "kept.safetensors" in refused.output and "direction BtoA" in refused.output
     assert not (tmp_path / "AtoB").exists()
@@ -619,5 +624,5 @@ def test_translate_without_model_runs_the_bundled_horse2zebra(tmp_path: Path) ->
     assert backwards.exit_code == 0, backwards.output
     assert np.array_equal(read_image(tmp_path / "bare" / "photo.png").color, outputs[2])
     forwards = CliRunner().invoke(app, ["translate", str(tmp_path / "photo.png"), "--model", "cyclegan-horse2zebra",
-                                        "-o", str(tmp_path / "AtoB"), "--device", "cpu"])
+                                        "--direction", "AtoB", "-o", str(tmp_path / "AtoB"), "--device", "cpu"])
     assert forwards.exit_code != 0 and "cannot translate AtoB" in forwards.output  # it keeps BtoA only
