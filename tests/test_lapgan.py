@@ -301,3 +301,34 @@ def test_eval_per_class_scores_each_class_against_its_own_images(tmp_path: Path)
     unconditional = exported(tmp_path / "plain", size=16)
     refused = runner.invoke(app(), [*args[:3], str(unconditional), *args[4:]])
     assert refused.exit_code != 0 and "class-conditional" in refused.output
+
+
+def test_init_puts_a_folded_spectral_norm_export_back_under_the_parametrization(tmp_path: Path) -> None:
+    """``train --init`` from an export whose generators were trained with spectral norm (folded in the file):
+    the new run's parametrized generators compute what the file's plain ones do."""
+    from gantool.engine.finetune import load_initial_weights
+
+    torch.manual_seed(0)
+    task = lapgan(size=16, levels=2, generator_spectral_norm=True)
+    trained = {name: net for name, net in task.build_networks().items() if name in task.inference_network_names()}
+    with torch.no_grad():  # a trained model's singular-value estimates have converged (one iteration per step)
+        for net in trained.values():
+            for layer in net.modules():
+                if torch.nn.utils.parametrize.is_parametrized(layer, "weight"):
+                    for _ in range(200):
+                        layer.weight  # noqa: B018  # a training-mode read runs one power iteration
+            net.eval()
+    model = export_model(tmp_path / "sn.safetensors", task, trained)
+    torch.manual_seed(1)  # another draw: the loaded weights must replace it
+    fresh = lapgan(size=16, levels=2, generator_spectral_norm=True)
+    networks = {name: net.train() for name, net in fresh.build_networks().items()}
+    note = load_initial_weights(networks, LAPGAN, fresh.options, str(model))
+    assert "initialised" in note and "start fresh" in note  # the critics
+    loaded = load_model(model, LAPGAN)
+    for name in loaded.networks:
+        assert any("parametrizations" in key for key, _ in networks[name].named_parameters())
+        networks[name].eval()
+    request = SampleRequest()
+    ours = fresh.sample(networks, 3, torch.Generator().manual_seed(2), request)
+    theirs = loaded.task.sample(loaded.networks, 3, torch.Generator().manual_seed(2), request)
+    assert torch.allclose(ours, theirs, atol=1e-3), (ours - theirs).abs().max()

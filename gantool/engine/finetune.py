@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from gantool.engine.export import load_model
 from gantool.engine.resume import changed_options
@@ -36,7 +38,7 @@ def load_initial_weights(networks: Mapping[str, nn.Module], spec: TaskSpec, task
         if target is None:
             raise UsageError(f"--init '{path}': this run has no network {name!r} to load it into")
         try:
-            target.load_state_dict(network.state_dict())
+            load_plain_weights(target, network.state_dict())
         except RuntimeError as error:
             before = to_plain(model.task.options) if model.task.options is not None else {}
             differ = changed_options(before, to_plain(task_options))
@@ -47,3 +49,36 @@ def load_initial_weights(networks: Mapping[str, nn.Module], spec: TaskSpec, task
     fresh = sorted(set(networks) - set(model.networks))
     return (f"initialised {', '.join(model.networks)} from '{path}' (trained {steps} steps)"
             + (f"; {', '.join(fresh)} {'starts' if len(fresh) == 1 else 'start'} fresh" if fresh else ""))
+
+
+#: Power iterations that bring a spectral-norm layer's singular-value estimate to a loaded weight.
+POWER_ITERATIONS = 30
+
+
+def load_plain_weights(target: nn.Module, state: Mapping[str, Tensor]) -> None:
+    """``state`` (plain ``weight`` keys, as exported) into ``target``, whose layers may train with spectral norm.
+
+    An exported file stores spectral norm folded (the normalised weight). A parametrized layer takes that
+    weight as its ``original``: its largest singular value is then about 1, so the normalisation leaves it
+    as it is once the layer's singular-value estimate has caught up, which a few power iterations do.
+    """
+    parametrized = {prefix for prefix, layer in target.named_modules() if parametrize.is_parametrized(layer, "weight")}
+    if not parametrized:
+        target.load_state_dict(state)
+        return
+    mapped = dict(target.state_dict())  # the power-iteration vectors stay the target's own
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        if leaf == "weight" and prefix in parametrized:
+            key = f"{prefix}.parametrizations.weight.original"
+        elif key not in mapped:
+            raise RuntimeError(f"unexpected key {key!r}")
+        mapped[key] = value
+    target.load_state_dict(mapped)
+    with torch.no_grad():
+        for prefix in parametrized:
+            weights: Any = getattr(target.get_submodule(prefix), "parametrizations").weight  # noqa: B009
+            for normalise in weights:
+                normalise.train()  # a training-mode call runs one power iteration on its buffers
+                for _ in range(POWER_ITERATIONS):
+                    normalise(weights.original)
