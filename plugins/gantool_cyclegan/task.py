@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -194,7 +194,7 @@ class CycleGAN(Task):
         """The direction asked for; ``auto`` (or no options): AtoB, or the one direction this model stores."""
         asked = getattr(options, "direction", "auto")
         if asked in ("AtoB", "BtoA"):
-            return "AtoB" if asked == "AtoB" else "BtoA"
+            return cast(Direction, asked)
         return "AtoB" if "AtoB" in self.options.directions() else self.options.directions()[0]
 
     def check_infer_options(self, options: Any | None) -> None:

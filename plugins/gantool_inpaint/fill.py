@@ -1,9 +1,9 @@
 """Inference of ``inpaint`` around the network: masks, dilation, crops around holes, feathered compositing.
 
-The network works at its training resolution (``crop``). A large image is never squashed to that size:
-each hole region gets a window of at least that size around it (with context on every side), the window
-is shrunk to the training resolution only when the hole itself is larger, and the fill is pasted back
-at full resolution. With the TELEA prior the full-resolution TELEA fill is kept and only the network's
+A large image is never squashed to the network's training size (``crop``): each hole region gets a window
+of at least that size around it (with context on every side), the network fills it at full resolution up
+to ``--window`` pixels (default 4x the crop; the generator is fully convolutional), a larger window is
+shrunk to that, and the fill is pasted back at full resolution. With the TELEA prior the full-resolution TELEA fill is kept and only the network's
 correction is upsampled, so detail is not lost to the downscale.
 
 Known pixels come back bit for bit: the result is the original wherever the blending weight is zero,
@@ -84,16 +84,16 @@ def windows(hole: Tensor, side: int) -> list[tuple[int, int, int, int]]:
     return found
 
 
-def fill_holes(image: Tensor, hole: Tensor, network: Filler, *, side: int, most: int, prior: str) -> Tensor:
+def fill_holes(image: Tensor, hole: Tensor, network: Filler, *, least: int, most: int, prior: str) -> Tensor:
     """``image`` ``(1, 3, H, W)`` with every hole (``(1, 1, H, W)``, 1 = hole) filled, window by window.
 
-    Windows are at least ``side`` (see :func:`windows`). One larger than ``most`` is shrunk to it for the
+    Windows are at least ``least`` pixels (see :func:`windows`). One larger than ``most`` is shrunk to it for the
     network (holes shrink by "any pixel"), and the network's output is enlarged back; with the TELEA prior
     only its difference from TELEA is enlarged and added to TELEA's full-resolution fill. Earlier windows'
     fills are context for later ones.
     """
     work = image.clone()
-    for top, left, h, w in windows(hole[0, 0], side):
+    for top, left, h, w in windows(hole[0, 0], least):
         region = (..., slice(top, top + h), slice(left, left + w))
         picture, holes = work[region], hole[region]
         scale = min(1.0, most / max(h, w))

@@ -145,7 +145,7 @@ class Inpaint(Task):
             elif not bool(grown.any()):
                 results.append(picture)
             else:
-                filled = fill_holes(picture, grown, lambda p, h: self.fill(networks, p, h), side=self.options.crop,
+                filled = fill_holes(picture, grown, lambda p, h: self.fill(networks, p, h), least=self.options.crop,
                                     most=self.window(o), prior=self.options.prior)
                 results.append(composite(picture, filled, feather(hole, o.dilate)))
         return torch.cat(results)
