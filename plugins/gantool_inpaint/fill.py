@@ -3,8 +3,8 @@
 A large image is never squashed to the network's training size (``crop``): each hole region gets a window
 of at least that size around it (with context on every side), the network fills it at full resolution up
 to ``--window`` pixels (default 4x the crop; the generator is fully convolutional), a larger window is
-shrunk to that, and the fill is pasted back at full resolution. With the TELEA prior the full-resolution TELEA fill is kept and only the network's
-correction is upsampled, so detail is not lost to the downscale.
+shrunk to that, and the fill is pasted back at full resolution. With the TELEA prior the full-resolution
+TELEA fill is kept and only the network's correction is upsampled, so detail is not lost to the downscale.
 
 Known pixels come back bit for bit: the result is the original wherever the blending weight is zero,
 which is everywhere outside the dilated holes. Inside the ring added by ``--dilate`` the weight ramps
