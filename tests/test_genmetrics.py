@@ -42,6 +42,16 @@ def test_pyramid_filters_keep_flat_images_flat_and_refuse_odd_sides() -> None:
         gaussian_pyramid(torch.rand(1, 3, 18, 18), 3)
 
 
+
+def test_pyramid_filters_are_opencvs_pyrdown_and_pyrup() -> None:
+    """ProGAN's SWD protocol and the bundled LapGANs use OpenCV's pyramid, not kornia's bilinear pyrdown/pyrup."""
+    import cv2
+
+    image = np.random.default_rng(0).random((3, 24, 20), dtype=np.float32)
+    tensor = torch.from_numpy(image)[None]
+    for ours, theirs in ((pyr_down, cv2.pyrDown), (pyr_up, cv2.pyrUp)):
+        expected = np.stack([theirs(channel, borderType=cv2.BORDER_REFLECT_101) for channel in image])
+        assert np.abs(ours(tensor)[0].numpy() - expected).max() < 1e-6
 # ---------------------------------------------------------------------------------------------- attention
 
 

@@ -1,11 +1,15 @@
 """Gaussian and Laplacian image pyramids (Burt and Adelson 1983), as LapGAN and the SWD metric use them.
 
 One construction serves both: :func:`pyr_down` blurs with the 5x5 binomial kernel
-``[1, 4, 6, 4, 1]^T [1, 4, 6, 4, 1] / 256`` (mirror borders) and keeps every second pixel, as
-``cv2.pyrDown`` does; :func:`pyr_up` inserts zeros and blurs with four times that kernel, as
-``cv2.pyrUp``. A Laplacian level is ``image - pyr_up(pyr_down(image))`` and the coarsest level is the
-Gaussian residual, so :func:`collapse` (add the bands back from coarse to fine) reproduces the image up to
-float rounding (one ulp per level) whatever the filters are: the reconstruction is exact by construction.
+``[1, 4, 6, 4, 1]^T [1, 4, 6, 4, 1] / 256`` (mirror borders, kornia's separable filter) and keeps every
+second pixel, as ``cv2.pyrDown`` does; :func:`pyr_up` inserts zeros and blurs with four times that kernel,
+as ``cv2.pyrUp``. Not kornia's own ``pyrdown``/``pyrup``: those resample bilinearly (a half-pixel shift
+down, a second blur up), while ProGAN's SWD protocol is defined with OpenCV's pyramid, and the bundled
+LapGAN levels were trained on this ``pyr_up``.
+
+A Laplacian level is ``image - pyr_up(pyr_down(image))`` and the coarsest level is the Gaussian residual,
+so :func:`collapse` (add the bands back from coarse to fine) reproduces the image up to float rounding (one
+ulp per level) whatever the filters are: the reconstruction is exact by construction.
 
 Tensors are ``(B, C, H, W)`` float; sides must be divisible by ``2 ** (levels - 1)``.
 """
@@ -13,7 +17,6 @@ Tensors are ``(B, C, H, W)`` float; sides must be divisible by ``2 ** (levels - 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 _BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
@@ -21,12 +24,10 @@ _BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 def _blur(image: Tensor, gain: float = 1.0) -> Tensor:
     """Separable 5x5 binomial blur with reflected borders, per channel, times ``gain``."""
-    channels = image.shape[1]
-    taps = torch.tensor(_BINOMIAL, dtype=image.dtype, device=image.device) / 16.0
-    horizontal = (taps * gain).view(1, 1, 1, 5).expand(channels, 1, 1, 5)
-    vertical = taps.view(1, 1, 5, 1).expand(channels, 1, 5, 1)
-    padded = F.pad(image, (2, 2, 2, 2), mode="reflect")
-    return F.conv2d(F.conv2d(padded, horizontal, groups=channels), vertical, groups=channels)
+    import kornia
+
+    taps = torch.tensor(_BINOMIAL, dtype=image.dtype, device=image.device).view(1, 5) / 16.0
+    return kornia.filters.filter2d_separable(image, taps * gain, taps, border_type="reflect")
 
 
 def pyr_down(image: Tensor) -> Tensor:
