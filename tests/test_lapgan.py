@@ -119,6 +119,30 @@ def test_labels_come_from_class_sub_folders(tmp_path: Path) -> None:
         LabelledImages(tmp_path / "data" / "dog", 16, classes=True)
 
 
+def test_classes_all_are_the_data_sub_folders_settled_when_training_starts(tmp_path: Path) -> None:
+    write_images(tmp_path / "data" / "dog", 2)
+    write_images(tmp_path / "data" / "cat", 2, seed=1)
+    (tmp_path / "data" / "empty").mkdir()  # holds no images: not a class
+    common = ["--size", "16", "--latent", "8", "--width", "8", "--level-width", "8", "--batch-size", "2",
+              "--steps", "2", "--device", "cpu", "--num-workers", "0"]
+    result = runner.invoke(app(), ["train", "lapgan", "--data", str(tmp_path / "data"), "--classes", "all", *common,
+                                   "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    model = load_model(tmp_path / "run" / "model.safetensors", LAPGAN)
+    assert model.task.class_names() == ("cat", "dog")  # sorted; the file needs no data to know them
+    assert 'classes = ["cat", "dog"]' in (tmp_path / "run" / "config.toml").read_text()
+    again = runner.invoke(app(), ["train", "lapgan", "--data", str(tmp_path / "data"), "--classes", "all", *common,
+                                  "--run-dir", str(tmp_path / "run"), "--resume", "auto", "--steps", "3"])
+    assert again.exit_code == 0 and "changed" not in again.output.lower(), again.output  # same folders: same options
+    flat = runner.invoke(app(), ["train", "lapgan", "--data", str(tmp_path / "data" / "dog"), "--classes", "all",
+                                 *common, "--run-dir", str(tmp_path / "flat")])
+    assert flat.exit_code != 0 and "has no class sub-folders of images" in flat.output
+    with pytest.raises(UsageError, match="not both"):
+        DCGANTrainOptions(classes=("all", "cat"))
+    with pytest.raises(UsageError, match="settled from the training data"):
+        lapgan(size=16, classes=("all",)).build_networks()
+
+
 def test_the_class_label_changes_every_level() -> None:
     torch.manual_seed(0)
     task = lapgan(size=32, classes=("a", "b"))

@@ -117,6 +117,9 @@ class Trainer:
             preflight.check_run_folders(self.run_dir, options.export)
         runtime.seed(options.seed, per_rank=False)  # identical initial weights on every rank
         self.task = spec.load_implementation()(spec, self.task_options)
+        assert options.data is not None  # checked in __init__
+        self.task.settle_options(Path(options.data))
+        self.task_options = self.task.options  # settled values are what the run records and a resume compares
         self.networks: dict[str, nn.Module] = self.task.build_networks()
         self.inference_names = tuple(self.task.inference_network_names())  # may depend on the options
         missing = [name for name in self.inference_names if name not in self.networks]

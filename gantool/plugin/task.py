@@ -198,6 +198,15 @@ class Task:
 
     # ---------------------------------------------------------------------------------------- training
 
+    def settle_options(self, data: Path) -> None:
+        """Fill in options that depend on the training data, before any network is built (default: none).
+
+        Called once by the trainer with ``--data``; replace ``self.options`` with the settled values (e.g.
+        ``--classes all`` becomes the class sub-folders' names). Those values are what the run records, a
+        resume compares and the exported model stores, so inference never needs the data.
+        """
+        del data
+
     def build_dataset(self, data: Path) -> Dataset:
         """A map-style dataset whose items are dicts of tensors (must override to train).
 

@@ -15,6 +15,9 @@ from gantool.errors import UsageError
 from gantool.lib.options import AdamOptions, GanLoss, GanLossOptions
 from gantool.plugin.options import redefault
 
+#: ``--classes all``: every class sub-folder of the training data, sorted by name (settled when training starts).
+ALL_CLASSES = "all"
+
 #: Largest feature-map side a self-attention block may sit at (see gantool.lib.nets.attention.MAX_SIDE).
 MAX_ATTENTION_SIDE = 64
 
@@ -36,8 +39,8 @@ class DCGANTrainOptions(GanLossOptions, AdamOptions):
     width: int = flag(64, "Generator and critic channels at half the image side (doubling per halving, up to 8x).",
                       panel="Architecture", min=8)
     classes: tuple[str, ...] = flag((), "Class-conditional model: the DATA sub-folders to learn, in label order, "
-                                    "e.g. cat,dog (their names are what `generate --class` accepts).",
-                                    panel="Architecture")
+                                    "e.g. cat,dog, or `all` for every sub-folder of images, sorted by name "
+                                    "(their names are what `generate --class` accepts).", panel="Architecture")
     attention: tuple[int, ...] = flag((), "SAGAN self-attention after the feature maps of these sides in generator "
                                       "and critic, e.g. 32,16 (at most 64; attention is global, so such models "
                                       "are never tiled).", panel="Architecture")
@@ -65,6 +68,8 @@ class DCGANTrainOptions(GanLossOptions, AdamOptions):
                          f"at larger maps costs N^2/4 floats: 4 GiB per image at 256), got {bad}")
         if len(set(self.classes)) != len(self.classes) or any(not name for name in self.classes):
             found.append(f"--classes must be distinct non-empty names, got {','.join(self.classes)!r}")
+        elif ALL_CLASSES in self.classes and len(self.classes) > 1:
+            found.append(f"--classes {ALL_CLASSES} takes every sub-folder: list names or say {ALL_CLASSES}, not both")
         return found
 
     def describe_architecture(self) -> str:

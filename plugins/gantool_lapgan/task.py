@@ -13,6 +13,7 @@ and outputs, [-1, 1] inside the networks (``gantool.lib.ranges``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,14 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from gantool import EvalContext, EvalResult, SampleRequest
+from gantool.errors import InputError, UsageError
 from gantool.lib.losses import AdversarialLoss
 from gantool.lib.nets.dcgan import DCGANCritic, DCGANGenerator, LevelGenerator
 from gantool.lib.nets.layers import folded_state_dict
 from gantool.lib.pyramid import gaussian_pyramid, pyr_up
 from gantool.lib.ranges import to_signed, to_unit
 from gantool.plugin.task import Task
-from gantool_lapgan.options import DCGANTrainOptions, LapGANTrainOptions
+from gantool_lapgan.options import ALL_CLASSES, DCGANTrainOptions, LapGANTrainOptions
 
 #: How many times ``--truncation`` redraws out-of-range noise values before clamping the rest.
 _REDRAWS = 8
@@ -96,8 +98,23 @@ class DCGAN(Task):
         return DCGANCritic(side, in_channels=3 if base else 6, width=width, classes=len(o.classes),
                            attention=o.attention, spectral_norm=o.spectral_norm)
 
+    def settle_options(self, data: Path) -> None:
+        """``--classes all``: the sorted names of ``data``'s sub-folders of images, now, so the model stores them."""
+        if self.options.classes != (ALL_CLASSES,):
+            return
+        from gantool.lib.labelled import class_folders
+
+        folders = class_folders(data) if data.is_dir() else []
+        if not folders:
+            raise InputError(f"'{data}' has no class sub-folders of images (needed for --classes {ALL_CLASSES}: "
+                             "DATA/NAME/*.png)")
+        self.options = dataclasses.replace(self.options, classes=tuple(folder.name for folder in folders))
+
     def build_networks(self) -> dict[str, nn.Module]:
         """A generator and a critic per level (spectral norm where the options ask for it)."""
+        if self.options.classes == (ALL_CLASSES,):
+            raise UsageError(f"--classes {ALL_CLASSES} is settled from the training data: call settle_options(DATA) "
+                             "first")
         networks = {self.generator_name(s): self._generator(s, self.options.generator_spectral_norm)
                     for s in self.sides()}
         return {**networks, **{self.critic_name(s): self._critic(s) for s in self.sides()}}
