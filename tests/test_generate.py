@@ -241,6 +241,14 @@ def test_grid_shows_every_sample(tmp_path: Path) -> None:
         *(f"dream-seed1-{i:04d}.png" for i in range(5)), "dream-seed1-grid.png"]
 
 
+def test_grids_of_square_cells_are_ceil_sqrt_wide_and_strips_stack() -> None:
+    from gantool.engine.sampling import grid_columns
+
+    assert [grid_columns(n, 16, 16) for n in (1, 2, 5, 9, 10, 64, 65)] == [1, 2, 3, 3, 4, 8, 9]
+    assert grid_columns(8, 32, 8 * 32) == 1  # 8 strips of 8 frames: one per row, a square grid
+    assert grid_columns(8, 64, 3 * 64) == 2  # pyramid strips of three levels: 4 rows of 2
+
+
 # ---------------------------------------------------------------------------------------- class, truncation
 
 

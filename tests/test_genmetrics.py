@@ -14,6 +14,7 @@ from gantool.errors import InputError
 from gantool.lib import inception
 from gantool.lib.diversity import ms_ssim, nearest_neighbours, neighbour_grid, pair_diversity
 from gantool.lib.featuredist import frechet_distance, kernel_distance, paired_mmd, polynomial_mmd, whole_set_distances
+from gantool.lib.latent import loop_path, slerp
 from gantool.lib.nets.attention import SelfAttention2d
 from gantool.lib.nets.dcgan import DCGANCritic, DCGANGenerator, LevelGenerator
 from gantool.lib.nets.layers import folded_state_dict
@@ -52,6 +53,23 @@ def test_pyramid_filters_are_opencvs_pyrdown_and_pyrup() -> None:
     for ours, theirs in ((pyr_down, cv2.pyrDown), (pyr_up, cv2.pyrUp)):
         expected = np.stack([theirs(channel, borderType=cv2.BORDER_REFLECT_101) for channel in image])
         assert np.abs(ours(tensor)[0].numpy() - expected).max() < 1e-6
+def test_slerp_keeps_to_the_arc_and_loop_paths_chain() -> None:
+    x, y = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    halfway = slerp(x, y, torch.tensor([0.5]))
+    assert torch.allclose(halfway, torch.tensor([[0.5**0.5, 0.5**0.5]]))  # on the unit circle, not at (0.5, 0.5)
+    assert torch.equal(slerp(x, y, torch.tensor([0.0])), x) and torch.allclose(slerp(x, y, torch.tensor([1.0])), y)
+    assert torch.allclose(slerp(x, 2 * x, torch.tensor([0.5])), 1.5 * x)  # parallel rows: a straight line
+    latents = torch.randn(3, 4, 2, 2, generator=torch.Generator().manual_seed(0))
+    path = loop_path(latents, 4)
+    assert path.shape == (12, 4, 2, 2)
+    for row in range(3):
+        assert torch.allclose(path[row * 4], latents[row]) and torch.allclose(path[row * 4 + 3], latents[(row + 1) % 3])
+    norms = path.flatten(1).norm(dim=1)
+    assert norms.min() > 0.7 * latents.flatten(1).norm(dim=1).min()  # no dip towards the origin
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        loop_path(latents, 1)
+
+
 # ---------------------------------------------------------------------------------------------- attention
 
 

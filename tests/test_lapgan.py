@@ -215,6 +215,38 @@ def test_generate_with_a_seed_is_reproducible_and_draws_pyramids(tmp_path: Path)
     assert GenerateOptions().pyramid is False
 
 
+def test_interpolation_strips_walk_from_each_sample_to_the_next(tmp_path: Path) -> None:
+    model = exported(tmp_path, size=32, classes=("cat", "dog"))
+    cli = app()
+    plain = runner.invoke(cli, ["generate", "--model", str(model), "-n", "8", "--seed", "2", "-o",
+                                str(tmp_path / "plain"), "--device", "cpu"])
+    walk = runner.invoke(cli, ["generate", "--model", str(model), "-n", "8", "--seed", "2", "--interpolate", "5",
+                               "-o", str(tmp_path / "walk"), "--device", "cpu", "--grid"])
+    assert plain.exit_code == 0 and walk.exit_code == 0, plain.output + walk.output
+    samples = [read_image(tmp_path / "plain" / f"lapgan-seed2-{i:04d}.png").color.astype(int) for i in range(8)]
+    strips = [read_image(tmp_path / "walk" / f"lapgan-seed2-{i:04d}.png").color.astype(int) for i in range(8)]
+    assert strips[0].shape == (32, 5 * 32, 3)
+    grid = read_image(tmp_path / "walk" / "lapgan-seed2-grid.png").color
+    assert grid.shape == (8 * 32 + 7 * 2, 5 * 32, 3)  # wide cells: one strip per row, near a square
+    for index, strip in enumerate(strips):
+        frames = [strip[:, k * 32:(k + 1) * 32] for k in range(5)]
+        assert np.abs(frames[0] - samples[index]).max() <= 1  # starts at this sample (8-bit rounding)
+        assert np.abs(frames[-1] - samples[(index + 1) % 8]).max() <= 1  # ends at the next; the 8th at the 1st
+    both = runner.invoke(cli, ["generate", "--model", str(model), "--interpolate", "3", "--pyramid", "-o",
+                               str(tmp_path / "x"), "--device", "cpu"])
+    assert both.exit_code == 2 and "choose one" in both.output
+    one = runner.invoke(cli, ["generate", "--model", str(model), "--interpolate", "1", "-o", str(tmp_path / "y")])
+    assert one.exit_code == 2 and "single frame" in one.output
+    task = lapgan(size=32)  # in float: the middle frame is neither end
+    networks = task.build_inference_networks()
+    request = SampleRequest(task_options=GenerateOptions(interpolate=5))
+    strip = task.sample(networks, 3, torch.Generator().manual_seed(0), request)
+    frames = strip.unflatten(-1, (5, 32))
+    assert strip.shape == (3, 3, 32, 160)
+    assert (frames[..., 2, :] - frames[..., 0, :]).abs().max() > 1e-3
+    assert (frames[..., 2, :] - frames[..., 4, :]).abs().max() > 1e-3
+
+
 def test_generate_by_class_name(tmp_path: Path) -> None:
     model = exported(tmp_path, size=16, classes=("cat", "dog"))
     result = runner.invoke(app(), ["generate", "--model", str(model), "-n", "2", "--class", "dog", "-o",

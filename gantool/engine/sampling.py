@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -235,8 +236,19 @@ def _write(path: Path, image: torch.Tensor, index: int, journal: Journal, phash:
     return path
 
 
+def grid_columns(count: int, height: int, width: int) -> int:
+    """Cells per row that bring a grid of ``count`` cells nearest a square (ties: more columns), so square
+    cells give ``ceil(sqrt(count))`` and strips as wide as they are frames long one per row."""
+    def elongation(columns: int) -> Fraction:
+        tall, wide = math.ceil(count / columns) * height, columns * width
+        return Fraction(max(tall, wide), min(tall, wide))
+
+    return min(range(count, 0, -1), key=elongation)
+
+
 def write_grid(path: Path, images: list[Path]) -> Path:
-    """One image of ``images`` (as stored, so reruns give the same grid), ``ceil(sqrt(n))`` per row.
+    """One image of ``images`` (as stored, so reruns give the same grid), as near a square as the cells allow
+    (:func:`grid_columns`: ``ceil(sqrt(n))`` square cells per row, fewer wide ones).
 
     Cells are separated by :data:`GRID_GAP` black pixels; the grid is written atomically.
     """
@@ -248,9 +260,9 @@ def write_grid(path: Path, images: list[Path]) -> Path:
         if cell.shape != shape:
             raise OutputError(f"cannot draw the grid: '{source}' is {cell.shape[1]}x{cell.shape[0]} with "
                               f"{cell.shape[2]} channel(s), '{images[0]}' is {shape[1]}x{shape[0]} with {shape[2]}")
-    columns = math.ceil(math.sqrt(len(cells)))
-    rows = math.ceil(len(cells) / columns)
     height, width, channels = shape
+    columns = grid_columns(len(cells), height, width)
+    rows = math.ceil(len(cells) / columns)
     grid = np.zeros((rows * height + (rows - 1) * GRID_GAP, columns * width + (columns - 1) * GRID_GAP, channels),
                     dtype=np.float32)
     for index, cell in enumerate(cells):

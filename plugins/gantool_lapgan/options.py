@@ -123,6 +123,13 @@ class GenerateOptions:
 
     pyramid: bool = flag(False, "LapGAN: write each sample as a strip of its pyramid levels, coarse to fine "
                          "(each shown at full size), instead of the final image.")
+    interpolate: int = flag(0, "Write each sample as a strip of this many frames walking (slerp, every level's "
+                            "noise) from it to the next sample, the last of each 8 back to the first: with -n 8 "
+                            "--grid, 8 rows that chain into one loop. 0: off.", min=0, max=64)
+
+    def __post_init__(self) -> None:
+        if self.interpolate == 1:
+            raise UsageError("--interpolate 1 is a single frame: give 2 or more frames (or 0 for off)")
 
 
 @dataclass(kw_only=True)

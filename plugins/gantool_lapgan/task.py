@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from gantool import EvalContext, EvalResult, SampleRequest
 from gantool.errors import InputError, UsageError
+from gantool.lib.latent import loop_path
 from gantool.lib.losses import AdversarialLoss
 from gantool.lib.nets.dcgan import DCGANCritic, DCGANGenerator, LevelGenerator
 from gantool.lib.nets.layers import folded_state_dict
@@ -175,17 +176,32 @@ class DCGAN(Task):
         return critic(images, labels)
 
     def _draw(self, networks: dict[str, nn.Module], side: int, count: int, labels: Tensor | None,
-              condition: Tensor | None, device: torch.device, generator: torch.Generator | None = None,
-              truncation: float | None = None) -> Tensor:
-        """One level's images in [-1, 1]: from noise at the base, else ``condition`` + the generated band."""
+              condition: Tensor | None, device: torch.device) -> Tensor:
+        """One level's images for training, noise from torch's global RNG (which the engine seeds)."""
+        shape = (count, self.options.latent) if condition is None else (count, 1, side, side)
+        return self._level(networks, side, torch.randn(shape, device=device), labels, condition)
+
+    def _level(self, networks: dict[str, nn.Module], side: int, noise: Tensor, labels: Tensor | None,
+               condition: Tensor | None) -> Tensor:
+        """One level's images in [-1, 1]: from ``noise`` at the base, else ``condition`` + the generated band."""
         if condition is None:
-            if generator is None:
-                noise = torch.randn(count, self.options.latent, device=device)
-            else:
-                noise = truncated_noise(count, self.options.latent, generator, truncation)
             return networks[self.generator_name(side)](noise, labels)
-        plane = torch.randn(count, 1, side, side, generator=generator, device=device)
-        return condition + networks[self.generator_name(side)](condition, plane, labels)
+        return condition + networks[self.generator_name(side)](condition, noise, labels)
+
+    def draw_noise(self, count: int, generator: torch.Generator, truncation: float | None = None,
+                   above: int = 0) -> dict[int, Tensor]:
+        """Every random input of ``count`` samples, by level side, for the levels finer than ``above``: the
+        base's latent ``(count, latent)`` (truncated with ``truncation``), a plane ``(count, 1, s, s)`` per
+        finer level. Drawn coarsest first from ``generator``, so a seed always means the same images."""
+        noise: dict[int, Tensor] = {}
+        for side in self.sides():
+            if side <= above:
+                continue
+            if side == self.sides()[0]:
+                noise[side] = truncated_noise(count, self.options.latent, generator, truncation)
+            else:
+                noise[side] = torch.randn(count, 1, side, side, generator=generator, device=generator.device)
+        return noise
 
     def render(self, networks: dict[str, nn.Module], count: int, generator: torch.Generator,
                labels: Tensor | None, truncation: float | None = None, start: Tensor | None = None) -> list[Tensor]:
@@ -194,13 +210,18 @@ class DCGAN(Task):
         ``start`` (``(count, 3, s, s)`` in [-1, 1], ``s`` one of the level sides) replaces the levels up to
         ``s``: only the finer ones are generated, on top of it (a level used as a conditional upsampler).
         """
+        above = 0 if start is None else start.shape[-1]
+        return self.render_noise(networks, self.draw_noise(count, generator, truncation, above), labels, start)
+
+    def render_noise(self, networks: dict[str, nn.Module], noise: dict[int, Tensor], labels: Tensor | None,
+                     start: Tensor | None = None) -> list[Tensor]:
+        """:meth:`render` from given noise (:meth:`draw_noise`'s layout), e.g. a path between samples."""
         images: list[Tensor] = [] if start is None else [start]
         for side in self.sides():
             if images and images[-1].shape[-1] >= side:
                 continue
             condition = pyr_up(images[-1]) if images else None
-            images.append(self._draw(networks, side, count, labels, condition, generator.device, generator,
-                                     truncation))
+            images.append(self._level(networks, side, noise[side], labels, condition))
         return images
 
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
@@ -213,18 +234,30 @@ class DCGAN(Task):
 
     # ---------------------------------------------------------------------------------------- inference
 
+    def check_infer_options(self, options: Any | None) -> None:
+        if getattr(options, "pyramid", False) and getattr(options, "interpolate", 0):
+            raise UsageError("--pyramid and --interpolate both make strips: choose one")
+
     def sample(self, networks: dict[str, nn.Module], count: int, generator: torch.Generator,
                options: SampleRequest) -> Tensor:
-        """``count`` images (or pyramid strips with ``--pyramid``), every random number from ``generator``."""
+        """``count`` images, every random number from ``generator``; or strips: ``--pyramid`` (the levels,
+        coarse to fine) or ``--interpolate F`` (F frames from each sample to the next, the last to the first)."""
         device = generator.device
         labels = None
         if self.options.classes:
             labels = (torch.full((count,), options.label, device=device) if options.label is not None else
                       torch.randint(len(self.options.classes), (count,), generator=generator, device=device))
-        levels = [to_unit(level.float()).clamp(0, 1)
-                  for level in self.render(networks, count, generator, labels, options.truncation)]
+        noise = self.draw_noise(count, generator, options.truncation)
+        frames = getattr(options.task_options, "interpolate", 0)
+        if frames:
+            noise = {side: loop_path(values, frames) for side, values in noise.items()}
+            labels = None if labels is None else labels.repeat_interleave(frames)
+        levels = [to_unit(level.float()).clamp(0, 1) for level in self.render_noise(networks, noise, labels)]
         if getattr(options.task_options, "pyramid", False):
             return torch.cat([_full_size(level, self.options.size) for level in levels], dim=-1)
+        if frames:  # (count * frames, 3, s, s) -> (count, 3, s, frames * s): each sample's walk in one row
+            walk = levels[-1].unflatten(0, (count, frames))
+            return torch.cat(walk.unbind(1), dim=-1)
         return levels[-1]
 
     def export_metadata(self) -> dict[str, str]:
