@@ -176,6 +176,13 @@ def test_a_short_cpu_training_run_meets_the_task_contract(tmp_path: Path, spec, 
     assert loaded.task.tileable is False and (tmp_path / "run" / "samples").is_dir()
 
 
+def test_a_level_whose_samples_stop_varying_is_warned_about() -> None:
+    task = lapgan(size=32)
+    assert task.training_warnings({"spread16": 0.95, "spread32": 1.02, "d16": 1.0}) == {}
+    warned = task.training_warnings({"spread16": 0.95, "spread32": 0.31})
+    assert list(warned) == ["spread32"] and "32 px level" in warned["spread32"] and "0.31x" in warned["spread32"]
+
+
 def test_export_folds_spectral_norm_and_keeps_the_training_networks(tmp_path: Path) -> None:
     torch.manual_seed(0)
     task = lapgan(size=16, levels=2, attention=(8,), generator_spectral_norm=True)

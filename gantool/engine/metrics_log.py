@@ -1,9 +1,10 @@
 """Training output on rank 0: a rich progress bar, ``metrics.jsonl``, TensorBoard, and sample grids.
 
 ``metrics.jsonl`` holds one JSON object per logged step: ``{"step", "epoch", "time", "losses": {...},
-"lr": {...}, "steps_per_s"}``. On resume, records after the resumed step (written by the run that
-crashed after its last checkpoint) are dropped, so the file always describes one consistent history.
-TensorBoard events are written when ``torch.utils.tensorboard`` imports, silently skipped otherwise.
+"lr": {...}, "steps_per_s"}``, plus ``"warnings": {...}`` while the task reports a problem. On resume,
+records after the resumed step (written by the run that crashed after its last checkpoint) are dropped, so
+the file always describes one consistent history. TensorBoard events are written when
+``torch.utils.tensorboard`` imports, silently skipped otherwise.
 """
 
 from __future__ import annotations
@@ -60,13 +61,17 @@ class MetricsLogger:
         if self._progress is not None:
             self._progress.update(self._task_id, completed=step, rate=f"{self._rate(step):.2f} it/s")
 
-    def log(self, step: int, losses: dict[str, float], lrs: dict[str, float], *, epoch: int) -> None:
-        """Record the (process-averaged) losses and learning rates after ``step`` completed steps."""
+    def log(self, step: int, losses: dict[str, float], lrs: dict[str, float], *, epoch: int,
+            warnings: dict[str, str] | None = None) -> None:
+        """Record the (process-averaged) losses and learning rates after ``step`` completed steps, and the
+        task's active training warnings (``"warnings": {key: line}``, only when there are some)."""
         if not self.enabled:
             return
         rate = self._rate(step)
-        record = {"step": step, "epoch": epoch, "time": round(time.time(), 3), "losses": losses, "lr": lrs,
-                  "steps_per_s": round(rate, 4)}
+        record: dict[str, Any] = {"step": step, "epoch": epoch, "time": round(time.time(), 3), "losses": losses,
+                                  "lr": lrs, "steps_per_s": round(rate, 4)}
+        if warnings:
+            record["warnings"] = warnings
         assert self._file is not None
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()

@@ -99,6 +99,8 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.resumed_from: Path | None = None
         self.notes: list[str] = []
+        self._since_log: dict[str, list[float]] = {}  # logged values since the last log step
+        self._warned: set[str] = set()  # keys of the task's warnings at the last log step
         self._stop_requested = False
         self._stop_signal: int = signal.SIGINT
         self.good_checkpoint: Path | None = None  # the newest one a finite step was computed from
@@ -330,15 +332,28 @@ class Trainer:
     def _after_step(self, losses: dict[str, float]) -> None:
         options = self.options
         last = self.step == options.steps
+        for name, value in losses.items():
+            self._since_log.setdefault(name, []).append(value)
         if self.step % options.log_every == 0 or last:
             lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()}
-            self.logger.log(self.step, losses, lrs, epoch=self.epoch)
+            self.logger.log(self.step, losses, lrs, epoch=self.epoch, warnings=self._task_warnings())
         else:
             self.logger.advance(self.step)
         if options.sample_every and (self.step % options.sample_every == 0 or last) and self.runtime.is_main:
             self._write_samples()
         if self.step % options.checkpoint_every == 0 or last:
             self.save_checkpoint()
+
+    def _task_warnings(self) -> dict[str, str]:
+        """``Task.training_warnings`` on the means since the last log step; a warning not active at the
+        previous log step is printed (every active one is recorded in metrics.jsonl)."""
+        means = {name: sum(values) / len(values) for name, values in self._since_log.items()}
+        self._since_log = {}
+        found = dict(self.task.training_warnings(means))
+        for key in found.keys() - self._warned:
+            self.logger.message(f"warning at step {self.step}: {found[key]}")
+        self._warned = set(found)
+        return found
 
     def _interrupt(self, *, hard: bool) -> bool:
         if hard and self.runtime.distributed:  # other ranks are not at a collective: saving would hang

@@ -238,6 +238,16 @@ class Task:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement training_step() to be trained")
 
+    def training_warnings(self, logged: Mapping[str, float]) -> Mapping[str, str]:
+        """Problems visible in the logged values, e.g. a generator whose samples stopped varying (default: none).
+
+        ``logged``: the means of :meth:`training_step`'s returned values since the last log step. Return
+        ``{key: one line}``; the trainer prints a line when its key was not reported at the previous log
+        step, and records every reported one in ``metrics.jsonl``.
+        """
+        del logged
+        return {}
+
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:
         """Rows of the periodic sample grid, each ``(B, 3, H, W)`` in [0, 1] and of the same size.
 

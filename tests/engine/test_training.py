@@ -176,6 +176,26 @@ def test_outputs_of_a_run(tmp_path: Path) -> None:
     assert trainer.result.exported == tmp_path / "out" / "toy.safetensors"
 
 
+class WarningToyTask(ToyTask):
+    """Reports a warning while the mean of ``step`` over the log interval lies in [2, 5): steps 2 to 5."""
+
+    def training_step(self, batch: dict[str, torch.Tensor], step: Any) -> dict[str, torch.Tensor]:
+        return {**super().training_step(batch, step), "step": torch.tensor(float(step.index))}
+
+    def training_warnings(self, logged: Any) -> dict[str, str]:
+        return {"late": f"mean step {logged['step']:g}"} if 2 <= logged["step"] < 5 else {}
+
+
+def test_task_warnings_see_interval_means_print_once_and_are_recorded(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    train(tmp_path, spec=replace(TOY_SPEC, implementation=f"{__name__}:WarningToyTask"), steps=8, log_every=2)
+    records = {record["step"]: record.get("warnings") for record in read_metrics(tmp_path)}
+    # the means of steps 0-1, 2-3, 4-5, 6-7 (step.index counts from 0): 0.5, 2.5, 4.5, 6.5
+    assert records == {2: None, 4: {"late": "mean step 2.5"}, 6: {"late": "mean step 4.5"}, 8: None}
+    printed = capsys.readouterr()
+    assert (printed.out + printed.err).count("warning at step") == 1  # printed when it appeared, not again
+
+
 def test_resume_refuses_another_tasks_run(tmp_path: Path) -> None:
     train(tmp_path, steps=2)
     other = replace(TOY_SPEC, name="other")
