@@ -20,7 +20,7 @@ import torch
 import gantool
 from gantool.engine import checkpoint as ckpt
 from gantool.errors import CheckpointError
-from gantool.plugin.options import to_plain
+from gantool.plugin.options import default_options, to_plain
 
 if TYPE_CHECKING:
     from gantool.engine.training import Trainer
@@ -49,7 +49,10 @@ def _restore(trainer: Trainer, checkpoint: ckpt.Checkpoint) -> None:
             raise CheckpointError(
                 f"checkpoint '{checkpoint.path}' does not fit network {name!r} "
                 f"({str(error).splitlines()[0][:200]}); were architecture options changed?") from None
-    changed = changed_options(checkpoint.meta.get("task_options", {}), to_plain(trainer.task_options))
+    saved = checkpoint.meta.get("task_options", {})
+    if trainer.task_options is not None:  # an option the checkpoint predates ran at its default
+        saved = {**default_options(type(trainer.task_options)), **saved}
+    changed = changed_options(saved, to_plain(trainer.task_options))
     if changed:
         trainer.notes.append(f"options changed since {checkpoint.path.name} (applied): {changed}")
     for name, optimizer in trainer.optimizers.items():

@@ -324,6 +324,23 @@ def test_changed_options_ignores_tuples_that_came_back_as_lists() -> None:
     assert changed_options({"lr": 2e-4}, {"lr": 1e-6}) == "lr 0.0002 -> 1e-06"
 
 
+def test_resume_notes_an_option_the_checkpoint_predates_when_it_is_not_the_default(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    train(tmp_path / "a", steps=2, checkpoint_every=2)
+    meta_path = tmp_path / "a" / "step-000002" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["task_options"]["lr"]  # as if written before the option existed (it ran at the default)
+    meta_path.write_text(json.dumps(meta))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    same = train(tmp_path / "a", steps=3, resume="auto")
+    assert not any("options changed" in note for note in same.notes)
+    changed = train(tmp_path / "b", ToyTrainOptions(lr=1e-4), steps=3, resume="auto")
+    assert [note for note in changed.notes if "options changed" in note] == [
+        "options changed since step-000002 (applied): lr 0.002 -> 0.0001"]
+
+
 def test_init_loads_a_models_networks_and_leaves_the_critic_fresh(tmp_path: Path) -> None:
     """``--init MODEL``: fine-tuning starts from the file's generator; the critic is drawn fresh."""
     train(tmp_path / "first", steps=3)
