@@ -178,9 +178,10 @@ def test_a_short_cpu_training_run_meets_the_task_contract(tmp_path: Path, spec, 
 
 def test_a_level_whose_samples_stop_varying_is_warned_about() -> None:
     task = lapgan(size=32)
-    assert task.training_warnings({"spread16": 0.95, "spread32": 1.02, "d16": 1.0}) == {}
-    warned = task.training_warnings({"spread16": 0.95, "spread32": 0.31})
+    assert task.training_warnings({"spread16": 0.95, "spread32": 1.02, "d16": 1.0}, 5000) == {}
+    warned = task.training_warnings({"spread16": 0.95, "spread32": 0.31}, 5000)
     assert list(warned) == ["spread32"] and "32 px level" in warned["spread32"] and "0.31x" in warned["spread32"]
+    assert task.training_warnings({"spread16": 0.3, "spread32": 0.31}, 200) == {}  # fresh networks: not yet
 
 
 def test_export_folds_spectral_norm_and_keeps_the_training_networks(tmp_path: Path) -> None:

@@ -349,7 +349,7 @@ class Trainer:
         previous log step is printed (every active one is recorded in metrics.jsonl)."""
         means = {name: sum(values) / len(values) for name, values in self._since_log.items()}
         self._since_log = {}
-        found = dict(self.task.training_warnings(means))
+        found = dict(self.task.training_warnings(means, self.step))
         for key in found.keys() - self._warned:
             self.logger.message(f"warning at step {self.step}: {found[key]}")
         self._warned = set(found)

@@ -238,14 +238,15 @@ class Task:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement training_step() to be trained")
 
-    def training_warnings(self, logged: Mapping[str, float]) -> Mapping[str, str]:
+    def training_warnings(self, logged: Mapping[str, float], step: int) -> Mapping[str, str]:
         """Problems visible in the logged values, e.g. a generator whose samples stopped varying (default: none).
 
-        ``logged``: the means of :meth:`training_step`'s returned values since the last log step. Return
-        ``{key: one line}``; the trainer prints a line when its key was not reported at the previous log
-        step, and records every reported one in ``metrics.jsonl``.
+        ``logged``: the means of :meth:`training_step`'s returned values since the last log step; ``step``:
+        the steps completed (fresh networks may look unhealthy for a while). Return ``{key: one line}``; the
+        trainer prints a line when its key was not reported at the previous log step, and records every
+        reported one in ``metrics.jsonl``.
         """
-        del logged
+        del logged, step
         return {}
 
     def visualize(self, batch: dict[str, Tensor], networks: dict[str, nn.Module]) -> list[Tensor]:

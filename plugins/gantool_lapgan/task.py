@@ -39,6 +39,10 @@ from gantool_lapgan.options import ALL_CLASSES, DCGANTrainOptions, LapGANTrainOp
 #: note scored 0.17-0.44 of the real value, healthy ones 0.9-1.1.
 COLLAPSE_SPREAD = 0.8
 
+#: Steps before that warning: fresh generators start with little spread (0.25-0.75 of the real images' over
+#: the first 200-300 steps of the 32 px face runs) and grow out of it.
+COLLAPSE_WARMUP = 1000
+
 #: How many times ``--truncation`` redraws out-of-range noise values before clamping the rest.
 _REDRAWS = 8
 
@@ -171,9 +175,12 @@ class DCGAN(Task):
             losses[f"spread{side}"] = _spread(fake.detach()) / _spread(real).clamp_min(1e-8)
         return losses
 
-    def training_warnings(self, logged: Mapping[str, float]) -> dict[str, str]:
-        """A level whose samples vary less than :data:`COLLAPSE_SPREAD` times the real images' (``spread``)."""
-        found = {}
+    def training_warnings(self, logged: Mapping[str, float], step: int) -> dict[str, str]:
+        """A level whose samples vary less than :data:`COLLAPSE_SPREAD` times the real images' (``spread``),
+        after the first :data:`COLLAPSE_WARMUP` steps."""
+        found: dict[str, str] = {}
+        if step < COLLAPSE_WARMUP:
+            return found
         for side in self.sides():
             spread = logged.get(f"spread{side}")
             if spread is not None and spread < COLLAPSE_SPREAD:

@@ -182,7 +182,7 @@ class WarningToyTask(ToyTask):
     def training_step(self, batch: dict[str, torch.Tensor], step: Any) -> dict[str, torch.Tensor]:
         return {**super().training_step(batch, step), "step": torch.tensor(float(step.index))}
 
-    def training_warnings(self, logged: Any) -> dict[str, str]:
+    def training_warnings(self, logged: Any, step: int) -> dict[str, str]:
         return {"late": f"mean step {logged['step']:g}"} if 2 <= logged["step"] < 5 else {}
 
 
