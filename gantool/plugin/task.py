@@ -15,8 +15,10 @@ method                         override?  default
 ``scale`` (property)           may        ``spec.scale``; output size / input size of *this* model
 ``build_optimizers``           may        Adam per network; ``AdamOptions`` settings per network role
 ``network_role``               may        ``"generator"`` if in ``inference_network_names()``, else critic
+``settle_options``             may        nothing; options read from the training data (``--classes all``)
 ``build_dataset``              to train   (none) a map-style dataset of dicts of tensors
 ``training_step``              to train   (none) the GAN update order through ``TrainStep``
+``training_warnings``          may        ``{}``; problems seen in the logged means (a collapsing level)
 ``visualize``                  may        ``[]`` rows of the sample grid
 ``predict``                    may        ``networks[inference_network_names()[0]](image)`` (several
                                           inputs: their tensors concatenated along channels, in order)
@@ -46,7 +48,6 @@ the model file (``gantool.scale``, ``gantool.inference_networks``) and loading r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,25 +62,7 @@ if TYPE_CHECKING:
     from gantool.plugin.options import NetworkRole
     from gantool.plugin.spec import TaskSpec
 
-
-@dataclass(frozen=True, kw_only=True)
-class SampleRequest:
-    """What :meth:`Task.sample` is asked for besides the count: the user's ``--class``/``--truncation`` and flags.
-
-    Attributes:
-        label: Index into :meth:`Task.class_names` (``--class`` takes a name or an index; the engine has
-            checked it), or ``None``: an unconditional task, or no ``--class`` given, in which case the task
-            picks (for example draws a label per image from the ``generator`` it is given).
-        truncation: ``--truncation`` in (0, 1], or ``None`` (off). Only ever set for a task with
-            ``supports_truncation = True``; the task decides what it means (the usual "truncation trick"
-            redraws or shrinks latent values beyond ``truncation`` times their spread: lower is more typical
-            and less varied).
-        task_options: An instance of ``spec.infer_options`` (or ``None``), as :meth:`Task.predict` receives.
-    """
-
-    label: int | None = None
-    truncation: float | None = None
-    task_options: Any = None
+from gantool.plugin.requests import SampleRequest  # noqa: F401 - re-exported: tasks import it from here
 
 
 class Task:
@@ -199,12 +182,9 @@ class Task:
     # ---------------------------------------------------------------------------------------- training
 
     def settle_options(self, data: Path) -> None:
-        """Fill in options that depend on the training data, before any network is built (default: none).
-
-        Called once by the trainer with ``--data``; replace ``self.options`` with the settled values (e.g.
-        ``--classes all`` becomes the class sub-folders' names). Those values are what the run records, a
-        resume compares and the exported model stores, so inference never needs the data.
-        """
+        """Called once by the trainer with ``--data`` before any network is built: replace ``self.options``
+        with values read from the data (``--classes all`` becomes the sub-folders' names). The run records,
+        a resume compares and the model stores the settled values, so inference never needs the data."""
         del data
 
     def build_dataset(self, data: Path) -> Dataset:
@@ -241,10 +221,9 @@ class Task:
     def training_warnings(self, logged: Mapping[str, float], step: int) -> Mapping[str, str]:
         """Problems visible in the logged values, e.g. a generator whose samples stopped varying (default: none).
 
-        ``logged``: the means of :meth:`training_step`'s returned values since the last log step; ``step``:
-        the steps completed (fresh networks may look unhealthy for a while). Return ``{key: one line}``; the
-        trainer prints a line when its key was not reported at the previous log step, and records every
-        reported one in ``metrics.jsonl``.
+        ``logged``: the means of :meth:`training_step`'s values since the last log step; ``step``: steps done
+        (fresh networks may look unhealthy for a while). Return ``{key: one line}``: the trainer prints a
+        line whose key was not reported at the previous log step and records all in ``metrics.jsonl``.
         """
         del logged, step
         return {}
