@@ -303,21 +303,19 @@ def build(option_class: type | None, values: Mapping[str, Any]) -> Any:
 def default_options(option_class: type) -> dict[str, Any]:
     """The default of every field of ``option_class`` that has one (what a run from before a field existed
     did), as :func:`to_plain` writes values."""
-    found: dict[str, Any] = {}
-    for field in dataclasses.fields(option_class):
-        if field.default is not dataclasses.MISSING:
-            found[field.name] = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            found[field.name] = field.default_factory()
-    return {key: str(value) if isinstance(value, Path) else value for key, value in found.items()}
+    defaults = ((option.name, option.default) for option in option_fields(option_class))
+    return {name: _plain(value) for name, value in defaults if value is not ...}
 
 
 def to_plain(options: Any) -> dict[str, Any]:
     """A dataclass as JSON/TOML-friendly values (Paths as strings)."""
     if options is None:
         return {}
-    return {key: str(value) if isinstance(value, Path) else value
-            for key, value in dataclasses.asdict(options).items()}
+    return {key: _plain(value) for key, value in dataclasses.asdict(options).items()}
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
 
 
 def dump_toml(values: Mapping[str, Any]) -> str:
