@@ -136,9 +136,15 @@ class Page:
         return self.driver.find_element(By.ID, name)
 
     def until(self, condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+        """Poll ``condition``; an element the page re-rendered while it was read counts as "not yet"."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            value = condition()
+            try:
+                value = condition()
+            except StaleElementReferenceException:
+                value = None
             if value:
                 return value
             time.sleep(0.1)
