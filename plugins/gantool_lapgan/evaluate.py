@@ -14,7 +14,7 @@ Rows, all against the same N real images ("reference"):
 Columns: sliced Wasserstein distance per pyramid level and their mean (:mod:`gantool.lib.swd`, ProGAN's
 protocol, x1e3); mean MS-SSIM of 1,000 random pairs within the set (:mod:`gantool.lib.diversity`: a
 collapsed model scores well *above* the floor); and, when the Inception file is installed
-(:mod:`gantool.lib.inception`), KID x1e3 and FID against the reference (samples and floor rows only).
+(:mod:`gantool.lib.inception`), KID x1e3 and FID against the reference, every row.
 ``--neighbours FILE`` also writes a nearest-neighbour grid against the training images (memorisation check).
 ``--per-class`` (class-conditional models) adds a **samples: NAME** and a **real floor: NAME** row per class,
 SWD and MS-SSIM only: whether some classes are learnt and others not, which the pooled rows hide.
@@ -74,7 +74,7 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     columns = [EvalColumn(name=key, header=f"SWD {key[3:]}px") for key in levels]
     columns += [EvalColumn(name="swd_mean", header="SWD mean"), EvalColumn(name="ms_ssim", header="MS-SSIM",
                                                                            format=".4f")]
-    notes += _inception_scores(rows, [samples, others], reference, options, context, columns)
+    notes += _inception_scores(rows, [images for _, images in sets], reference, options, context, columns)
     if options.neighbours:
         notes.append(_write_neighbours(samples[:8], Path(options.train_data or data), size, Path(options.neighbours)))
     notes.insert(0, f"N = {count} samples (seed {options.seed}) and {count} real images against {count} other real "
@@ -153,7 +153,7 @@ def _inception_scores(rows: list[dict[str, Any]], sets: list[Tensor], reference:
     reference_features = inception.inception_features(reference, network)
     subset = min(1000, len(reference) // 2)  # subsets of the whole set would all be equal (sd 0)
     for row in rows:
-        row.update(kid=None, kid_std=None, fid=None)  # rows beyond the scored sets stay empty
+        row.update(kid=None, kid_std=None, fid=None)  # the per-class rows stay empty (too few images each)
     for row, images in zip(rows, sets, strict=False):
         features = inception.inception_features(images, network)
         kid, kid_std = kernel_distance(features, reference_features, subset_size=subset, seed=options.seed)
