@@ -191,7 +191,7 @@ def test_the_class_label_changes_every_level() -> None:
 @pytest.mark.parametrize("spec, options", [
     (LAPGAN, LapGANTrainOptions(size=16, levels=2, classes=("a", "b"), attention=(8,), generator_spectral_norm=True,
                                 condition_noise=0.1, **TINY)),
-    (DCGAN, DCGANTrainOptions(size=16, latent=8, width=8, gan_loss="relativistic")),
+    (DCGAN, DCGANTrainOptions(size=16, latent=8, width=8, depth=1, gan_loss="relativistic")),
 ], ids=["lapgan", "dcgan"])
 def test_a_short_cpu_training_run_meets_the_task_contract(tmp_path: Path, spec, options) -> None:
     write_images(tmp_path / "data" / "a", 2)
@@ -307,6 +307,28 @@ def test_eval_prints_swd_with_the_real_floor_and_diversity(tmp_path: Path) -> No
     assert rows["real 16px, pyrUp only"]["swd32"] > floor["swd32"]  # no detail: farther at the finest level
     grid = read_image(tmp_path / "nn.png").color
     assert grid.shape == (5 * 32 + 4 * 2, 8 * 32 + 7 * 2, 3)  # 5 samples (N), each with 7 neighbours
+
+
+def test_eval_at_a_coarser_side_scores_every_set_pyrdowned_to_it(tmp_path: Path) -> None:
+    from gantool.lib.pyramid import pyr_down
+    from gantool.lib.swd import swd
+
+    model = exported(tmp_path, size=32)
+    data = write_images(tmp_path / "real", 12, side=32)
+    command = ["eval", "lapgan", "--model", str(model), "--data", str(data), "-n", "5", "--device", "cpu",
+               "--no-inception"]
+    result = runner.invoke(app(), [*command, "--side", "16", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["set"]: row for row in json.loads(result.output[result.output.index("["):])}
+    assert list(rows) == ["samples", "real floor"]  # the upsampler rows are about the finest band: not here
+    assert set(rows["samples"]) >= {"swd16", "swd_mean"} and "swd32" not in rows["samples"]
+    real = LabelledImages(data, 32)
+    expected = swd(pyr_down(real.stack(5, 5)), pyr_down(real.stack(5, 0)), seed=0).levels[0]
+    assert rows["real floor"]["swd16"] == pytest.approx(expected)
+    table = runner.invoke(app(), [*command, "--side", "16"])
+    assert "16 px (every set pyrDown'd from 32 px)" in " ".join(table.output.split())
+    bad = runner.invoke(app(), [*command, "--side", "12"])
+    assert bad.exit_code == 2 and "--side 12 is not a coarser pyramid level" in bad.output and "16, 8" in bad.output
 
 
 def test_eval_draws_the_real_sets_from_every_class_folder(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ collapsed model scores well *above* the floor); and, when the Inception file is 
 ``--neighbours FILE`` also writes a nearest-neighbour grid against the training images (memorisation check).
 ``--per-class`` (class-conditional models) adds a **samples: NAME** and a **real floor: NAME** row per class,
 SWD and MS-SSIM only: whether some classes are learnt and others not, which the pooled rows hide.
+``--side S`` scores every set pyrDown'd to S px (no upsampler rows): coarse structure alone.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from gantool import EvalColumn, EvalContext, EvalResult, SampleRequest
-from gantool.errors import InputError
+from gantool.errors import InputError, UsageError
 from gantool.lib.diversity import neighbour_grid, pair_diversity
 from gantool.lib.labelled import LabelledImages, class_folders
 from gantool.lib.swd import swd
@@ -53,8 +54,9 @@ def draw_samples(task: DCGAN, networks: dict[str, nn.Module], count: int, seed: 
 
 def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path, options: Any,
                         context: EvalContext) -> EvalResult:
-    """The two rows described in the module docstring."""
+    """The rows described in the module docstring."""
     size = task.options.size
+    side = _scoring_side(options.side, size)
     real = LabelledImages(data, size)
     count = min(options.count, len(real) // 2)
     notes = []
@@ -65,11 +67,12 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     reference, others = _real_sets(real, data, count, options.seed)
     samples = draw_samples(task, networks, count, options.seed, context.device)
     sets = [("samples", samples), ("real floor", others)]
-    if len(task.sides()) > 1 and not task.class_names():
+    if len(task.sides()) > 1 and not task.class_names() and side == size:
         sets += _upsampler_sets(task, networks, others, options.seed, context.device)
+    reference, sets = shrink(reference, side), [(label, shrink(images, side)) for label, images in sets]
     rows = [_swd_row(label, images, reference, options.seed) for label, images in sets]
     if options.per_class:
-        rows += _per_class_rows(task, networks, data, count, options.seed, context.device)
+        rows += _per_class_rows(task, networks, data, count, options.seed, context.device, side)
     levels = [key for key in rows[0] if key.startswith("swd") and key != "swd_mean"]  # finest first
     columns = [EvalColumn(name=key, header=f"SWD {key[3:]}px") for key in levels]
     columns += [EvalColumn(name="swd_mean", header="SWD mean"), EvalColumn(name="ms_ssim", header="MS-SSIM",
@@ -77,9 +80,31 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     notes += _inception_scores(rows, [images for _, images in sets], reference, options, context, columns)
     if options.neighbours:
         notes.append(_write_neighbours(samples[:8], Path(options.train_data or data), size, Path(options.neighbours)))
+    at = f"{size} px" if side == size else f"{side} px (every set pyrDown'd from {size} px)"
     notes.insert(0, f"N = {count} samples (seed {options.seed}) and {count} real images against {count} other real "
-                 f"images of '{data}' at {size} px; SWD x1e3 (ProGAN protocol), MS-SSIM of 1000 pairs within each set")
+                 f"images of '{data}' at {at}; SWD x1e3 (ProGAN protocol), MS-SSIM of 1000 pairs within each set")
     return EvalResult(rows=rows, columns=columns, label="set", notes=notes)
+
+
+def _scoring_side(wanted: int | None, size: int) -> int:
+    """``--side``, checked against the model's size: one of its coarser pyramid levels (8 px or more)."""
+    if wanted is None or wanted == size:
+        return size
+    coarser = [size >> shift for shift in range(1, 8) if size >> shift >= 8]
+    if wanted not in coarser:
+        choices = ", ".join(map(str, coarser)) or "none"
+        raise UsageError(f"--side {wanted} is not a coarser pyramid level of this {size} px model (choose from: "
+                         f"{choices})")
+    return wanted
+
+
+def shrink(images: Tensor, side: int) -> Tensor:
+    """``images`` pyrDown'd until they are ``side`` px (unchanged when they already are)."""
+    from gantool.lib.pyramid import pyr_down
+
+    while images.shape[-1] > side:
+        images = pyr_down(images)
+    return images
 
 
 def _swd_row(label: str, images: Tensor, reference: Tensor, seed: int) -> dict[str, Any]:
@@ -91,7 +116,7 @@ def _swd_row(label: str, images: Tensor, reference: Tensor, seed: int) -> dict[s
 
 
 def _per_class_rows(task: DCGAN, networks: dict[str, nn.Module], data: Path, count: int, seed: int,
-                    device: Any) -> list[dict[str, Any]]:
+                    device: Any, side: int) -> list[dict[str, Any]]:
     """Per class: N / classes samples of it and as many of its real images against as many others of it."""
     names = task.class_names()
     if not names:
@@ -105,8 +130,8 @@ def _per_class_rows(task: DCGAN, networks: dict[str, nn.Module], data: Path, cou
             raise InputError(f"'{data / name}' has {len(members)} image(s); --per-class needs at least 4 per class")
         order = torch.randperm(len(members), generator=torch.Generator().manual_seed(seed + label))[:2 * each]
         picked = [real.image(members[i]) for i in order.tolist()]
-        reference, others = torch.stack(picked[:each]), torch.stack(picked[each:])
-        samples = draw_samples(task, networks, each, seed + label, device, SampleRequest(label=label))
+        reference, others = shrink(torch.stack(picked[:each]), side), shrink(torch.stack(picked[each:]), side)
+        samples = shrink(draw_samples(task, networks, each, seed + label, device, SampleRequest(label=label)), side)
         rows += [_swd_row(f"samples: {name}", samples, reference, seed),
                  _swd_row(f"real floor: {name}", others, reference, seed)]
     return rows
