@@ -1,7 +1,7 @@
 """Option dataclasses of the ``lapgan`` and ``dcgan`` generation tasks (torch-free: the cards import them).
 
-The architecture fields (``size``, ``latent``, ``width``, ``depth``, ``level_width``, ``levels``, ``condition_noise``,
-``classes``, ``attention``, ``generator_spectral_norm``) are saved in every exported model and rebuild its networks at
+The architecture fields (``size``, ``latent``, ``width``, ``depth``, ``level_width``, ``levels``, ``classes``,
+``attention``, ``generator_spectral_norm``) are saved in every exported model and rebuild its networks at
 inference; their defaults must keep their meaning. Defaults follow SN-GAN/SAGAN practice for small images:
 spectral norm in the critics, hinge loss, Adam (2e-4, beta1 0.5).
 """
@@ -95,11 +95,6 @@ class LapGANTrainOptions(DCGANTrainOptions):
     levels: int | None = flag(None, "Pyramid levels, the coarsest made by a DCGAN generator from noise (default: "
                               "as many as make the coarsest 16 px).", panel="Architecture", min=1, max=5)
     level_width: int = flag(32, "Channels of the finer levels' residual generators.", panel="Architecture", min=8)
-    condition_noise: float = flag(0.0, "Gaussian noise (standard deviation, images in [-1, 1]) added to the "
-                                  "upsampled coarser image that a finer level's generator sees, in training and "
-                                  "sampling alike, so detail learnt on real coarse images holds up on generated "
-                                  "ones (conditioning augmentation, Ho et al. 2021). 0: off.", panel="Architecture",
-                                  min=0.0, max=1.0)
 
     @property
     def level_count(self) -> int:
@@ -124,8 +119,7 @@ class LapGANTrainOptions(DCGANTrainOptions):
         depth = f", depth {self.depth}" if self.depth else ""
         rest = super().describe_architecture().split(f"width {self.width}{depth}", 1)[1]
         return (f"LapGAN {'->'.join(map(str, self.sides))}px: DCGAN base (latent {self.latent}, width {self.width}"
-                f"{depth}), residual levels (width {self.level_width}"
-                + (f", condition noise {self.condition_noise:g})" if self.condition_noise else ")") + rest)
+                f"{depth}), residual levels (width {self.level_width})" + rest)
 
 
 @dataclass(kw_only=True)

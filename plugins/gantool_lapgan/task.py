@@ -2,11 +2,10 @@
 
 A LapGAN model is a pyramid of generators at sides ``(16, 32, 64)`` (say): ``generator16`` is a DCGAN
 generator from noise (+ label); ``generator32`` takes ``pyr_up`` of the 16 px image plus a noise plane (+
-label planes) and returns the 32 px band, which is added to it; and so on (with ``--condition-noise``, the
-generator sees that upsampled image with Gaussian noise added, the band is added to the clean one). Each
-level has its own critic (``critic16``, ...); the finer critics see the upsampled coarse image next to the
-full one (6 channels), so they judge the detail given its condition. Training feeds every level the *real*
-Gaussian pyramid of the batch, so the levels are independent: they all train in one step, each on its own loss.
+label planes) and returns the 32 px band, which is added to it; and so on. Each level has its own critic
+(``critic16``, ...); the finer critics see the upsampled coarse image next to the full one (6 channels), so
+they judge the detail given its condition. Training feeds every level the *real* Gaussian pyramid of the
+batch, so the levels are independent: they all train in one step, each on its own loss.
 
 ``dcgan`` is the one-level case with the names ``generator`` and ``critic``. Images are [0, 1] in batches
 and outputs, [-1, 1] inside the networks (``gantool.lib.ranges``).
@@ -202,30 +201,21 @@ class DCGAN(Task):
     def _draw(self, networks: dict[str, nn.Module], side: int, count: int, labels: Tensor | None,
               condition: Tensor | None, device: torch.device) -> Tensor:
         """One level's images for training, noise from torch's global RNG (which the engine seeds)."""
-        shape = (count, self.options.latent) if condition is None else (count, self._planes(), side, side)
+        shape = (count, self.options.latent) if condition is None else (count, 1, side, side)
         return self._level(networks, side, torch.randn(shape, device=device), labels, condition)
-
-    def _planes(self) -> int:
-        """Noise planes of a finer level: its own, plus the three of ``--condition-noise`` when that is on."""
-        return 4 if getattr(self.options, "condition_noise", 0.0) else 1
 
     def _level(self, networks: dict[str, nn.Module], side: int, noise: Tensor, labels: Tensor | None,
                condition: Tensor | None) -> Tensor:
-        """One level's images in [-1, 1]: from ``noise`` at the base, else ``condition`` + the generated band
-        (the generator sees ``condition`` shaken by noise planes 1-3 times ``--condition-noise``, when on)."""
+        """One level's images in [-1, 1]: from ``noise`` at the base, else ``condition`` + the generated band."""
         if condition is None:
             return networks[self.generator_name(side)](noise, labels)
-        seen = condition
-        if noise.shape[1] > 1:
-            seen = condition + getattr(self.options, "condition_noise", 0.0) * noise[:, 1:]
-        return condition + networks[self.generator_name(side)](seen, noise[:, :1], labels)
+        return condition + networks[self.generator_name(side)](condition, noise, labels)
 
     def draw_noise(self, count: int, generator: torch.Generator, truncation: float | None = None,
                    above: int = 0) -> dict[int, Tensor]:
         """Every random input of ``count`` samples, by level side, for the levels finer than ``above``: the
-        base's latent ``(count, latent)`` (truncated with ``truncation``), planes ``(count, 1, s, s)`` per
-        finer level (4 with ``--condition-noise``). Drawn coarsest first from ``generator``, so a seed always
-        means the same images."""
+        base's latent ``(count, latent)`` (truncated with ``truncation``), a plane ``(count, 1, s, s)`` per
+        finer level. Drawn coarsest first from ``generator``, so a seed always means the same images."""
         noise: dict[int, Tensor] = {}
         for side in self.sides():
             if side <= above:
@@ -233,8 +223,7 @@ class DCGAN(Task):
             if side == self.sides()[0]:
                 noise[side] = truncated_noise(count, self.options.latent, generator, truncation)
             else:
-                noise[side] = torch.randn(count, self._planes(), side, side, generator=generator,
-                                          device=generator.device)
+                noise[side] = torch.randn(count, 1, side, side, generator=generator, device=generator.device)
         return noise
 
     def render(self, networks: dict[str, nn.Module], count: int, generator: torch.Generator,
