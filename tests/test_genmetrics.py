@@ -102,18 +102,6 @@ def test_networks_place_attention_at_the_listed_feature_sides() -> None:
     assert blocks(LevelGenerator(32, width=8, attention=(16,))) == 1 and blocks(LevelGenerator(32, width=8)) == 0
 
 
-def test_depth_adds_3x3_convolutions_at_every_inner_side_and_keeps_the_shapes() -> None:
-    def convs(net: nn.Module, kernel: int) -> int:
-        return sum(isinstance(m, nn.Conv2d) and m.kernel_size == (kernel, kernel) for m in net.modules())
-
-    for depth in (0, 2):
-        generator = DCGANGenerator(8, 32, width=8, depth=depth)
-        critic = DCGANCritic(32, width=8, depth=depth)
-        assert convs(generator, 3) == convs(critic, 3) == 3 * depth  # sides 4, 8, 16
-        images = generator(torch.randn(2, 8))
-        assert images.shape == (2, 3, 32, 32) and critic(images).shape == (2,)
-
-
 def test_spectral_norm_folds_into_plain_weights_with_equal_outputs() -> None:
     torch.manual_seed(0)
     trained = DCGANGenerator(8, 16, width=8, classes=2, attention=(8,), spectral_norm=True)

@@ -163,7 +163,7 @@ def test_the_class_label_changes_every_level() -> None:
 @pytest.mark.parametrize("spec, options", [
     (LAPGAN, LapGANTrainOptions(size=16, levels=2, classes=("a", "b"), attention=(8,), generator_spectral_norm=True,
                                 **TINY)),
-    (DCGAN, DCGANTrainOptions(size=16, latent=8, width=8, depth=1, gan_loss="relativistic")),
+    (DCGAN, DCGANTrainOptions(size=16, latent=8, width=8, gan_loss="relativistic")),
 ], ids=["lapgan", "dcgan"])
 def test_a_short_cpu_training_run_meets_the_task_contract(tmp_path: Path, spec, options) -> None:
     write_images(tmp_path / "data" / "a", 2)

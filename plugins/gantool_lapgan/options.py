@@ -1,6 +1,6 @@
 """Option dataclasses of the ``lapgan`` and ``dcgan`` generation tasks (torch-free: the cards import them).
 
-The architecture fields (``size``, ``latent``, ``width``, ``depth``, ``level_width``, ``levels``, ``classes``,
+The architecture fields (``size``, ``latent``, ``width``, ``level_width``, ``levels``, ``classes``,
 ``attention``, ``generator_spectral_norm``) are saved in every exported model and rebuild its networks at
 inference; their defaults must keep their meaning. Defaults follow SN-GAN/SAGAN practice for small images:
 spectral norm in the critics, hinge loss, Adam (2e-4, beta1 0.5).
@@ -38,9 +38,6 @@ class DCGANTrainOptions(GanLossOptions, AdamOptions):
     latent: int = flag(128, "Size of the noise vector of the (coarsest) generator.", panel="Architecture", min=1)
     width: int = flag(64, "Generator and critic channels at half the image side (doubling per halving, up to 8x).",
                       panel="Architecture", min=8)
-    depth: int = flag(0, "Extra 3x3 convolutions at every feature-map side of the DCGAN generator and critic (a "
-                      "LapGAN's coarsest level): more capacity at the same widths, slower steps.",
-                      panel="Architecture", min=0, max=4)
     classes: tuple[str, ...] = flag((), "Class-conditional model: the DATA sub-folders to learn, in label order, "
                                     "e.g. cat,dog, or `all` for every sub-folder of images, sorted by name "
                                     "(their names are what `generate --class` accepts).", panel="Architecture")
@@ -77,8 +74,7 @@ class DCGANTrainOptions(GanLossOptions, AdamOptions):
 
     def describe_architecture(self) -> str:
         """Short text for ``gantool.architecture``."""
-        extras = [f"depth {self.depth}" if self.depth else "",
-                  f"attention at {','.join(map(str, self.attention))}" if self.attention else "",
+        extras = [f"attention at {','.join(map(str, self.attention))}" if self.attention else "",
                   f"{len(self.classes)} classes" if self.classes else ""]
         return f"DCGAN {self.size}px, latent {self.latent}, width {self.width}" + "".join(
             f", {extra}" for extra in extras if extra)
@@ -116,10 +112,9 @@ class LapGANTrainOptions(DCGANTrainOptions):
         return found
 
     def describe_architecture(self) -> str:
-        depth = f", depth {self.depth}" if self.depth else ""
-        rest = super().describe_architecture().split(f"width {self.width}{depth}", 1)[1]
-        return (f"LapGAN {'->'.join(map(str, self.sides))}px: DCGAN base (latent {self.latent}, width {self.width}"
-                f"{depth}), residual levels (width {self.level_width})" + rest)
+        return (f"LapGAN {'->'.join(map(str, self.sides))}px: DCGAN base (latent {self.latent}, width {self.width}), "
+                f"residual levels (width {self.level_width})"
+                + super().describe_architecture().split(f"width {self.width}", 1)[1])
 
 
 @dataclass(kw_only=True)

@@ -96,7 +96,7 @@ class DCGAN(Task):
         o = self.options
         if side == self.sides()[0]:
             return DCGANGenerator(o.latent, side, width=o.width, classes=len(o.classes), attention=o.attention,
-                                  spectral_norm=spectral_norm, depth=o.depth)
+                                  spectral_norm=spectral_norm)
         assert isinstance(o, LapGANTrainOptions)
         return LevelGenerator(side, width=o.level_width, classes=len(o.classes), attention=o.attention,
                               spectral_norm=spectral_norm)
@@ -106,7 +106,7 @@ class DCGAN(Task):
         base = side == self.sides()[0]
         width = o.width if base else getattr(o, "level_width", o.width)
         return DCGANCritic(side, in_channels=3 if base else 6, width=width, classes=len(o.classes),
-                           attention=o.attention, spectral_norm=o.spectral_norm, depth=o.depth if base else 0)
+                           attention=o.attention, spectral_norm=o.spectral_norm)
 
     def settle_options(self, data: Path) -> None:
         """``--classes all``: the sorted names of ``data``'s sub-folders of images, now, so the model stores them."""

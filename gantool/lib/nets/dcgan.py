@@ -5,8 +5,7 @@ a one-hot appended to the noise or as constant planes; the critic uses a project
 Koyama 2018), and can carry SAGAN self-attention blocks (:class:`~gantool.lib.nets.attention.SelfAttention2d`)
 after the layers whose feature maps have a side listed in ``attention``, and spectral norm on every
 weight layer. Widths follow DCGAN: ``width`` channels at half the image side, doubling per halving up
-to ``8 * width``; ``depth`` adds that many 3x3 convolutions at every inner feature side (SN-GAN's standard
-CNN has one), for more capacity at the same widths.
+to ``8 * width``.
 
 - :class:`DCGANGenerator`: noise (+ label) -> linear 4x4 map -> 4x4 stride-2 transposed convs (batch norm,
   ReLU) -> tanh image of ``size``.
@@ -59,7 +58,7 @@ class DCGANGenerator(nn.Module):
     """Noise ``(B, latent)`` (+ labels ``(B,)``) to ``(B, 3, size, size)`` in [-1, 1]."""
 
     def __init__(self, latent: int, size: int, *, width: int = 64, classes: int = 0,
-                 attention: Sequence[int] = (), spectral_norm: bool = False, depth: int = 0) -> None:
+                 attention: Sequence[int] = (), spectral_norm: bool = False) -> None:
         super().__init__()
         check_power_of_two(size)
         self.latent, self.size, self.classes = latent, size, classes
@@ -71,9 +70,6 @@ class DCGANGenerator(nn.Module):
             if side in attention:
                 layers.append(SelfAttention2d(dcgan_channels(size, side, width), spectral_norm=spectral_norm))
             cin = dcgan_channels(size, side, width)
-            for _ in range(depth):
-                layers += [with_spectral_norm(nn.Conv2d(cin, cin, 3, 1, 1, bias=False), spectral_norm),
-                           nn.BatchNorm2d(cin), nn.ReLU(True)]
             last = side * 2 == size
             cout = 3 if last else dcgan_channels(size, side * 2, width)
             layers.append(with_spectral_norm(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=last), spectral_norm))
@@ -90,7 +86,7 @@ class DCGANCritic(nn.Module):
     """``(B, in_channels, size, size)`` (+ labels) to ``(B,)`` logits."""
 
     def __init__(self, size: int, *, in_channels: int = 3, width: int = 64, classes: int = 0,
-                 attention: Sequence[int] = (), spectral_norm: bool = False, depth: int = 0) -> None:
+                 attention: Sequence[int] = (), spectral_norm: bool = False) -> None:
         super().__init__()
         check_power_of_two(size)
         self.classes = classes
@@ -99,8 +95,6 @@ class DCGANCritic(nn.Module):
         for side in reversed(feature_sides(size)):  # size / 2, ..., 4: the side after each conv
             cout = dcgan_channels(size, side, width)
             layers += [with_spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1), spectral_norm), nn.LeakyReLU(0.2, True)]
-            for _ in range(depth):
-                layers += [with_spectral_norm(nn.Conv2d(cout, cout, 3, 1, 1), spectral_norm), nn.LeakyReLU(0.2, True)]
             if side in attention:
                 layers.append(SelfAttention2d(cout, spectral_norm=spectral_norm))
             cin = cout
