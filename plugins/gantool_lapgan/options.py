@@ -94,7 +94,9 @@ class LapGANTrainOptions(DCGANTrainOptions):
     full_critic: bool = flag(False, "Also train the coarsest generator against a critic of the full-size images "
                              "that the whole chain of levels makes from it (the finer generators frozen for "
                              "that loss), so the base learns its structure from a critic that sees the detail. "
-                             "The levels still train on the real pyramid.", panel="Losses")
+                             "It has the base critic's channels at the sides they share (a DCGAN critic of "
+                             "width --width x base / --size). The levels still train on the real pyramid.",
+                             panel="Losses")
 
     @property
     def level_count(self) -> int:

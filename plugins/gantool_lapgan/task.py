@@ -133,9 +133,10 @@ class DCGAN(Task):
         networks = {self.generator_name(s): self._generator(s, self.options.generator_spectral_norm)
                     for s in self.sides()}
         networks.update({self.critic_name(s): self._critic(s) for s in self.sides()})
-        if self._full_critic():
+        if self._full_critic():  # with the base critic's channels at the sides they share: width * base / size
             o = self.options
-            networks[FULL_CRITIC] = DCGANCritic(o.size, width=o.width, classes=len(o.classes), attention=o.attention,
+            networks[FULL_CRITIC] = DCGANCritic(o.size, width=max(8, o.width * self.sides()[0] // o.size),
+                                                classes=len(o.classes), attention=o.attention,
                                                 spectral_norm=o.spectral_norm)
         return networks
 
