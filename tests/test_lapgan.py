@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -164,9 +163,8 @@ def test_the_class_label_changes_every_level() -> None:
 @pytest.mark.parametrize("spec, options", [
     (LAPGAN, LapGANTrainOptions(size=16, levels=2, classes=("a", "b"), attention=(8,), generator_spectral_norm=True,
                                 **TINY)),
-    (LAPGAN, LapGANTrainOptions(size=16, levels=2, full_critic=True, gan_loss="relativistic", **TINY)),
     (DCGAN, DCGANTrainOptions(size=16, latent=8, width=8, gan_loss="relativistic")),
-], ids=["lapgan", "lapgan-full-critic", "dcgan"])
+], ids=["lapgan", "dcgan"])
 def test_a_short_cpu_training_run_meets_the_task_contract(tmp_path: Path, spec, options) -> None:
     write_images(tmp_path / "data" / "a", 2)
     write_images(tmp_path / "data" / "b", 2, seed=1)
@@ -176,49 +174,6 @@ def test_a_short_cpu_training_run_meets_the_task_contract(tmp_path: Path, spec, 
     loaded = load_model(model, spec)
     assert json.loads(loaded.metadata["gantool.inference_networks"]) == list(loaded.task.inference_network_names())
     assert loaded.task.tileable is False and (tmp_path / "run" / "samples").is_dir()
-
-
-class RecordingStep:
-    """A stand-in for the engine's step: every ``update`` records which networks its loss reached."""
-
-    def __init__(self, networks: dict[str, torch.nn.Module]) -> None:
-        self.networks, self.reached = networks, []
-
-    def autocast(self):
-        return contextlib.nullcontext()
-
-    @contextlib.contextmanager
-    def frozen(self, name: str):
-        switched = [p for p in self.networks[name].parameters() if p.requires_grad]
-        for parameter in switched:
-            parameter.requires_grad_(False)
-        yield self.networks[name]
-        for parameter in switched:
-            parameter.requires_grad_(True)
-
-    def update(self, name: str, loss: torch.Tensor) -> None:
-        for network in self.networks.values():
-            network.zero_grad(set_to_none=True)
-        loss.backward()
-        self.reached.append((name, sorted(key for key, network in self.networks.items()
-                                          if any(p.grad is not None and p.grad.abs().sum() > 0
-                                                 for p in network.parameters()))))
-
-
-def test_the_full_critic_trains_the_base_through_the_frozen_finer_levels() -> None:
-    torch.manual_seed(0)
-    task = lapgan(size=32, levels=3, full_critic=True)
-    step = RecordingStep(task.build_networks())
-    losses = task.training_step({"image": torch.rand(4, 3, 32, 32)}, step)
-    assert "d_full" in losses and step.networks["critic_full"](torch.zeros(1, 3, 32, 32)).shape == (1,)
-    assert step.reached == [
-        ("critic8", ["critic8"]),
-        ("critic_full", ["critic_full"]),  # on the chain grown from the base's fakes, detached
-        ("generator8", ["generator8"]),    # its own critic's loss plus the full critic's, through frozen levels
-        ("critic16", ["critic16"]), ("generator16", ["generator16"]),
-        ("critic32", ["critic32"]), ("generator32", ["generator32"])]
-    assert "critic_full" not in lapgan(size=32).build_networks()
-    assert task.inference_network_names() == ("generator8", "generator16", "generator32")
 
 
 def test_a_level_whose_samples_stop_varying_is_warned_about() -> None:

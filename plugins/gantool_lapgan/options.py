@@ -91,12 +91,6 @@ class LapGANTrainOptions(DCGANTrainOptions):
     levels: int | None = flag(None, "Pyramid levels, the coarsest made by a DCGAN generator from noise (default: "
                               "as many as make the coarsest 16 px).", panel="Architecture", min=1, max=5)
     level_width: int = flag(32, "Channels of the finer levels' residual generators.", panel="Architecture", min=8)
-    full_critic: bool = flag(False, "Also train the coarsest generator against a critic of the full-size images "
-                             "that the whole chain of levels makes from it (the finer generators frozen for "
-                             "that loss), so the base learns its structure from a critic that sees the detail. "
-                             "It has the base critic's channels at the sides they share (a DCGAN critic of "
-                             "width --width x base / --size). The levels still train on the real pyramid.",
-                             panel="Losses")
 
     @property
     def level_count(self) -> int:

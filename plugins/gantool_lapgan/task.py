@@ -5,8 +5,7 @@ generator from noise (+ label); ``generator32`` takes ``pyr_up`` of the 16 px im
 label planes) and returns the 32 px band, which is added to it; and so on. Each level has its own critic
 (``critic16``, ...); the finer critics see the upsampled coarse image next to the full one (6 channels), so
 they judge the detail given its condition. Training feeds every level the *real* Gaussian pyramid of the
-batch, so the levels are independent: they all train in one step, each on its own loss. With
-``--full-critic`` the base also answers to ``critic_full``, a critic of the whole chain's full-size samples.
+batch, so the levels are independent: they all train in one step, each on its own loss.
 
 ``dcgan`` is the one-level case with the names ``generator`` and ``critic``. Images are [0, 1] in batches
 and outputs, [-1, 1] inside the networks (``gantool.lib.ranges``).
@@ -14,7 +13,6 @@ and outputs, [-1, 1] inside the networks (``gantool.lib.ranges``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 from collections.abc import Mapping
@@ -44,9 +42,6 @@ COLLAPSE_SPREAD = 0.8
 #: Steps before that warning: fresh generators start with little spread (0.25-0.75 of the real images' over
 #: the first 200-300 steps of the 32 px face runs) and grow out of it.
 COLLAPSE_WARMUP = 1000
-
-#: The network name of ``--full-critic``'s critic of the whole chain's full-size samples.
-FULL_CRITIC = "critic_full"
 
 #: How many times ``--truncation`` redraws out-of-range noise values before clamping the rest.
 _REDRAWS = 8
@@ -132,16 +127,7 @@ class DCGAN(Task):
                              "first")
         networks = {self.generator_name(s): self._generator(s, self.options.generator_spectral_norm)
                     for s in self.sides()}
-        networks.update({self.critic_name(s): self._critic(s) for s in self.sides()})
-        if self._full_critic():  # with the base critic's channels at the sides they share: width * base / size
-            o = self.options
-            networks[FULL_CRITIC] = DCGANCritic(o.size, width=max(8, o.width * self.sides()[0] // o.size),
-                                                classes=len(o.classes), attention=o.attention,
-                                                spectral_norm=o.spectral_norm)
-        return networks
-
-    def _full_critic(self) -> bool:
-        return bool(getattr(self.options, "full_critic", False)) and len(self.sides()) > 1
+        return {**networks, **{self.critic_name(s): self._critic(s) for s in self.sides()}}
 
     def build_inference_networks(self) -> dict[str, nn.Module]:
         """The generators with plain weights: exported files hold spectral norm folded (:meth:`prepare_for_export`)."""
@@ -184,32 +170,10 @@ class DCGAN(Task):
             with step.autocast(), step.frozen(self.critic_name(side)) as critic:
                 judge = functools.partial(self._judge, critic, condition, labels)
                 g_loss = self.options.adversarial_weight * self.adversarial.generator_via(judge, fake, real)
-            if level == 0 and self._full_critic():
-                g_loss = g_loss + self._full_critic_loss(step, fake, real_pyramid[-1], labels, losses)
             step.update(self.generator_name(side), g_loss)
             losses[f"d{side}"], losses[f"g{side}"] = d_loss.detach(), g_loss.detach()
             losses[f"spread{side}"] = _spread(fake.detach()) / _spread(real).clamp_min(1e-8)
         return losses
-
-    def _full_critic_loss(self, step: Any, base: Tensor, real: Tensor, labels: Tensor | None,
-                          losses: dict[str, Tensor]) -> Tensor:
-        """``--full-critic``: update ``critic_full`` on ``real`` against the chain grown from ``base`` (the
-        finer generators frozen), then return the base's adversarial loss through it (logs ``d_full``)."""
-        with contextlib.ExitStack() as frozen:
-            chain = {self.generator_name(s): frozen.enter_context(step.frozen(self.generator_name(s)))
-                     for s in self.sides()[1:]}
-            with step.autocast():
-                image = base
-                for side in self.sides()[1:]:
-                    image = self._draw(chain, side, len(real), labels, pyr_up(image), real.device)
-                scores = self._judge(step.networks[FULL_CRITIC], None, labels, torch.cat([real, image.detach()]))
-                d_loss = self.adversarial.critic(*scores.split(len(real)))
-            step.update(FULL_CRITIC, d_loss)
-            with step.autocast(), step.frozen(FULL_CRITIC) as critic:
-                judge = functools.partial(self._judge, critic, None, labels)
-                g_loss = self.options.adversarial_weight * self.adversarial.generator_via(judge, image, real)
-        losses["d_full"] = d_loss.detach()
-        return g_loss
 
     def training_warnings(self, logged: Mapping[str, float], step: int) -> dict[str, str]:
         """A level whose samples vary less than :data:`COLLAPSE_SPREAD` times the real images' (``spread``),
