@@ -69,7 +69,7 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     sets = [("samples", samples), ("real floor", others)]
     if len(task.sides()) > 1 and not task.class_names() and side == size:
         sets += _upsampler_sets(task, networks, others, options.seed, context.device)
-    reference, sets = shrink(reference, side), [(label, shrink(images, side)) for label, images in sets]
+    reference, sets = _shrink(reference, side), [(label, _shrink(images, side)) for label, images in sets]
     rows = [_swd_row(label, images, reference, options.seed) for label, images in sets]
     if options.per_class:
         rows += _per_class_rows(task, networks, data, count, options.seed, context.device, side)
@@ -98,13 +98,11 @@ def _scoring_side(wanted: int | None, size: int) -> int:
     return wanted
 
 
-def shrink(images: Tensor, side: int) -> Tensor:
-    """``images`` pyrDown'd until they are ``side`` px (unchanged when they already are)."""
-    from gantool.lib.pyramid import pyr_down
+def _shrink(images: Tensor, side: int) -> Tensor:
+    """``images`` pyrDown'd to ``side`` px: the coarsest level of their Gaussian pyramid (unchanged at full size)."""
+    from gantool.lib.pyramid import gaussian_pyramid
 
-    while images.shape[-1] > side:
-        images = pyr_down(images)
-    return images
+    return gaussian_pyramid(images, (images.shape[-1] // side).bit_length())[-1]
 
 
 def _swd_row(label: str, images: Tensor, reference: Tensor, seed: int) -> dict[str, Any]:
@@ -130,8 +128,8 @@ def _per_class_rows(task: DCGAN, networks: dict[str, nn.Module], data: Path, cou
             raise InputError(f"'{data / name}' has {len(members)} image(s); --per-class needs at least 4 per class")
         order = torch.randperm(len(members), generator=torch.Generator().manual_seed(seed + label))[:2 * each]
         picked = [real.image(members[i]) for i in order.tolist()]
-        reference, others = shrink(torch.stack(picked[:each]), side), shrink(torch.stack(picked[each:]), side)
-        samples = shrink(draw_samples(task, networks, each, seed + label, device, SampleRequest(label=label)), side)
+        reference, others = _shrink(torch.stack(picked[:each]), side), _shrink(torch.stack(picked[each:]), side)
+        samples = _shrink(draw_samples(task, networks, each, seed + label, device, SampleRequest(label=label)), side)
         rows += [_swd_row(f"samples: {name}", samples, reference, seed),
                  _swd_row(f"real floor: {name}", others, reference, seed)]
     return rows
