@@ -19,6 +19,7 @@ collapsed model scores well *above* the floor); and, when the Inception file is 
 ``--per-class`` (class-conditional models) adds a **samples: NAME** and a **real floor: NAME** row per class,
 SWD and MS-SSIM only: whether some classes are learnt and others not, which the pooled rows hide.
 ``--side S`` scores every set pyrDown'd to S px (no upsampler rows): coarse structure alone.
+``--parzen K`` prints the Parzen-window log-likelihood instead (:mod:`gantool_lapgan.parzen_eval`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     """The rows described in the module docstring."""
     size = task.options.size
     side = _scoring_side(options.side, size)
+    if options.parzen:
+        from gantool_lapgan.parzen_eval import evaluate_parzen
+
+        return evaluate_parzen(task, networks, data, options, context, side)
     real = LabelledImages(data, size)
     count = min(options.count, len(real) // 2)
     notes = []
@@ -69,7 +74,7 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
     sets = [("samples", samples), ("real floor", others)]
     if len(task.sides()) > 1 and not task.class_names() and side == size:
         sets += _upsampler_sets(task, networks, others, options.seed, context.device)
-    reference, sets = _shrink(reference, side), [(label, _shrink(images, side)) for label, images in sets]
+    reference, sets = shrink(reference, side), [(label, shrink(images, side)) for label, images in sets]
     rows = [_swd_row(label, images, reference, options.seed) for label, images in sets]
     if options.per_class:
         rows += _per_class_rows(task, networks, data, count, options.seed, context.device, side)
@@ -98,7 +103,7 @@ def _scoring_side(wanted: int | None, size: int) -> int:
     return wanted
 
 
-def _shrink(images: Tensor, side: int) -> Tensor:
+def shrink(images: Tensor, side: int) -> Tensor:
     """``images`` pyrDown'd to ``side`` px: the coarsest level of their Gaussian pyramid (unchanged at full size)."""
     from gantool.lib.pyramid import gaussian_pyramid
 
@@ -128,8 +133,8 @@ def _per_class_rows(task: DCGAN, networks: dict[str, nn.Module], data: Path, cou
             raise InputError(f"'{data / name}' has {len(members)} image(s); --per-class needs at least 4 per class")
         order = torch.randperm(len(members), generator=torch.Generator().manual_seed(seed + label))[:2 * each]
         picked = [real.image(members[i]) for i in order.tolist()]
-        reference, others = _shrink(torch.stack(picked[:each]), side), _shrink(torch.stack(picked[each:]), side)
-        samples = _shrink(draw_samples(task, networks, each, seed + label, device, SampleRequest(label=label)), side)
+        reference, others = shrink(torch.stack(picked[:each]), side), shrink(torch.stack(picked[each:]), side)
+        samples = shrink(draw_samples(task, networks, each, seed + label, device, SampleRequest(label=label)), side)
         rows += [_swd_row(f"samples: {name}", samples, reference, seed),
                  _swd_row(f"real floor: {name}", others, reference, seed)]
     return rows

@@ -147,10 +147,13 @@ class GenerationEvalOptions:
                            "(see gantool.lib.inception).", flags="--inception/--no-inception")
     neighbours: str | None = flag(None, "Write a nearest-neighbour grid to this PNG: 8 samples, each with its 7 "
                                   "nearest images of --train-data (pixel distance): a memorisation check.")
-    train_data: str | None = flag(None, "Training folder for --neighbours (default: DATA).")
+    train_data: str | None = flag(None, "Training folder for --neighbours (default: DATA) and --parzen.")
     per_class: bool = flag(False, "Class-conditional models: also score each class on its own (DATA holds the "
                            "model's class sub-folders): N / classes samples of the class against as many of its "
                            "real images, next to that class's own floor.", flags="--per-class/--no-per-class")
     side: int | None = flag(None, "Score at this coarser side instead (a power of two below the model's size, 8 or "
                             "more): every set, samples and real, is pyrDown'd to it, so models compare on coarse "
                             "structure alone (a LapGAN's base against a single-scale model).", min=8)
+    parzen: int | None = flag(None, "Print instead the Parzen-window log-likelihood of held-out images under a "
+                              "Gaussian KDE on this many samples (the GAN and LapGAN papers' metric, with 10000), "
+                              "next to a KDE on as many --train-data images when given.", min=1)
