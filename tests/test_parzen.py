@@ -82,3 +82,14 @@ def test_eval_parzen_rows_for_samples_and_training_images(tmp_path: Path) -> Non
     assert table.exit_code == 0 and "chosen on 5 images" in text and "other 5" in text
     alone = CliRunner().invoke(app(), [*command, "--json"])
     assert [row["set"] for row in json.loads(alone.output[alone.output.index("["):])] == ["samples"]
+
+
+def test_eval_parzen_refuses_more_centres_than_memory_allows_before_drawing_any(tmp_path: Path) -> None:
+    from tests.test_lapgan import app, exported, write_images
+
+    model = exported(tmp_path, size=16)
+    held_out = write_images(tmp_path / "held-out", 4, side=16)
+    command = ["eval", "lapgan", "--model", str(model), "--data", str(held_out), "--device", "cpu"]
+    result = CliRunner().invoke(app(), [*command, "--parzen", "2000000", "--train-data", str(held_out)])
+    assert result.exit_code == 2 and "--parzen 2000000 would hold 22.9 GiB of 16 px images" in result.output
+    assert "at most 349525 fit the 4 GiB allowed" in " ".join(result.output.split())

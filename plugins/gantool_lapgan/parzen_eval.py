@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from gantool import EvalColumn, EvalContext, EvalResult
-from gantool.errors import InputError
+from gantool.errors import InputError, UsageError
 from gantool.lib.labelled import LabelledImages
 from gantool.lib.parzen import SIGMAS, parzen_log_likelihood
 
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 #: Most held-out images used to choose the kernel width (the protocol's 1,000 validation images).
 VALIDATION = 1000
+#: Memory the KDE centres may take, checked before any is made: the samples and, with --train-data, the training
+#: images (cached, stacked and blurred: three copies more), float32.
+CENTRE_BUDGET = 4 << 30
 
 
 def evaluate_parzen(task: DCGAN, networks: dict[str, nn.Module], data: Path, options: Any, context: EvalContext,
@@ -40,6 +43,10 @@ def evaluate_parzen(task: DCGAN, networks: dict[str, nn.Module], data: Path, opt
     from gantool_lapgan.evaluate import draw_samples, shrink
 
     size, centres = task.options.size, options.parzen
+    per_centre = 3 * size * size * 4 * (4 if options.train_data else 1)
+    if centres * per_centre > CENTRE_BUDGET:
+        raise UsageError(f"--parzen {centres} would hold {centres * per_centre / 2**30:.1f} GiB of {size} px images; "
+                         f"at most {CENTRE_BUDGET // per_centre} fit the {CENTRE_BUDGET >> 30} GiB allowed")
     held_out = LabelledImages(data, size)
     if len(held_out) < 3:
         raise InputError(f"'{data}' has {len(held_out)} image(s); --parzen needs at least 3 (validation and test)")
