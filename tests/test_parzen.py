@@ -84,7 +84,7 @@ def test_eval_parzen_rows_for_samples_and_training_images(tmp_path: Path) -> Non
     assert [row["set"] for row in json.loads(alone.output[alone.output.index("["):])] == ["samples"]
 
 
-def test_eval_parzen_refuses_more_centres_than_memory_allows_before_drawing_any(tmp_path: Path) -> None:
+def test_eval_parzen_refuses_too_many_centres_and_options_of_the_other_table(tmp_path: Path) -> None:
     from tests.test_lapgan import app, exported, write_images
 
     model = exported(tmp_path, size=16)
@@ -93,3 +93,5 @@ def test_eval_parzen_refuses_more_centres_than_memory_allows_before_drawing_any(
     result = CliRunner().invoke(app(), [*command, "--parzen", "2000000", "--train-data", str(held_out)])
     assert result.exit_code == 2 and "--parzen 2000000 would hold 22.9 GiB of 16 px images" in result.output
     assert "at most 349525 fit the 4 GiB allowed" in " ".join(result.output.split())
+    mixed = CliRunner().invoke(app(), [*command, "--parzen", "4", "--per-class", "--neighbours", "nn.png"])
+    assert mixed.exit_code == 2 and "run --per-class and --neighbours without it" in " ".join(mixed.output.split())

@@ -43,6 +43,10 @@ def evaluate_parzen(task: DCGAN, networks: dict[str, nn.Module], data: Path, opt
     from gantool_lapgan.evaluate import draw_samples, shrink
 
     size, centres = task.options.size, options.parzen
+    others = [flag for flag, given in (("--per-class", options.per_class), ("--neighbours", options.neighbours))
+              if given]
+    if others:
+        raise UsageError(f"--parzen prints a table of its own: run {' and '.join(others)} without it")
     per_centre = 3 * size * size * 4 * (4 if options.train_data else 1)
     if centres * per_centre > CENTRE_BUDGET:
         raise UsageError(f"--parzen {centres} would hold {centres * per_centre / 2**30:.1f} GiB of {size} px images; "
