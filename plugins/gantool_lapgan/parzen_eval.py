@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 #: Most held-out images used to choose the kernel width (the protocol's 1,000 validation images).
 VALIDATION = 1000
-#: Memory the KDE centres may take, checked before any is made: the samples and, with --train-data, the training
-#: images (cached, stacked and blurred: three copies more), float32.
+#: Memory the KDE centres may take, checked before any is made: the float32 samples and, with --train-data, the
+#: training images stacked and blurred plus their 8-bit cache (counted as three float copies more, a margin).
 CENTRE_BUDGET = 4 << 30
 
 
