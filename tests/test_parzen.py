@@ -60,7 +60,7 @@ def test_too_few_images_is_a_clear_error() -> None:
         log_likelihoods(torch.rand(2, 3), torch.rand(2, 4), SIGMAS)
 
 
-def test_eval_parzen_rows_for_samples_and_training_images(tmp_path: Path) -> None:
+def test_eval_parzen_rows_for_samples_and_training_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.test_lapgan import app, exported, write_images
 
     model = exported(tmp_path, size=16)
@@ -80,6 +80,10 @@ def test_eval_parzen_rows_for_samples_and_training_images(tmp_path: Path) -> Non
     table = CliRunner().invoke(app(), command)
     text = " ".join(table.output.split())
     assert table.exit_code == 0 and "chosen on 5 images" in text and "other 5" in text
+    monkeypatch.setattr("gantool_lapgan.parzen_eval.TEST", 3)  # a large folder is read only so far
+    capped = CliRunner().invoke(app(), command)
+    assert capped.exit_code == 0 and "chosen on 5 images" in " ".join(capped.output.split())
+    assert "its other 3" in " ".join(capped.output.split())
     alone = CliRunner().invoke(app(), [*command, "--json"])
     assert [row["set"] for row in json.loads(alone.output[alone.output.index("["):])] == ["samples"]
 

@@ -1,7 +1,7 @@
 """``gantool eval lapgan|dcgan --parzen K``: the Parzen-window log-likelihood the GAN and LapGAN papers reported.
 
 DATA (held-out real images) is shuffled with ``--seed`` and split: up to 1,000 images choose the kernel width,
-the rest are the test images scored. Rows, each a Gaussian KDE on K images (:mod:`gantool.lib.parzen`):
+up to 10,000 of the rest are the test images scored. Rows, each a Gaussian KDE on K images (:mod:`gantool.lib.parzen`):
 
 - **samples**: K samples of the model (seeded, as in the SWD table);
 - **training images** (with ``--train-data``): K images of the training folder, drawn at random. A model
@@ -30,8 +30,9 @@ from gantool.lib.parzen import SIGMAS, parzen_log_likelihood
 if TYPE_CHECKING:
     from gantool_lapgan.task import DCGAN
 
-#: Most held-out images used to choose the kernel width (the protocol's 1,000 validation images).
-VALIDATION = 1000
+#: Most held-out images used to choose the kernel width (the protocol's 1,000 validation images) and scored
+#: (CIFAR-10's test split holds 10,000): a folder of any size is read only this far.
+VALIDATION, TEST = 1000, 10_000
 #: Memory the KDE centres may take, checked before any is made: the float32 samples and, with --train-data, the
 #: training images stacked and blurred plus their 8-bit cache (counted as three float copies more, a margin).
 CENTRE_BUDGET = 4 << 30
@@ -57,7 +58,7 @@ def evaluate_parzen(task: DCGAN, networks: dict[str, nn.Module], data: Path, opt
     order = torch.randperm(len(held_out), generator=torch.Generator().manual_seed(options.seed)).tolist()
     split = min(VALIDATION, len(order) // 2)
     validation = shrink(torch.stack([held_out.image(i) for i in order[:split]]), side)
-    test = shrink(torch.stack([held_out.image(i) for i in order[split:]]), side)
+    test = shrink(torch.stack([held_out.image(i) for i in order[split:split + TEST]]), side)
     sets = [("samples", shrink(draw_samples(task, networks, centres, options.seed, context.device), side))]
     if options.train_data:
         from gantool.lib.pyramid import pyr_down, pyr_up
