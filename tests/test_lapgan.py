@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -419,3 +420,42 @@ def test_init_puts_a_folded_spectral_norm_export_back_under_the_parametrization(
     ours = fresh.sample(networks, 3, torch.Generator().manual_seed(2), request)
     theirs = loaded.task.sample(loaded.networks, 3, torch.Generator().manual_seed(2), request)
     assert torch.allclose(ours, theirs, atol=1e-3), (ours - theirs).abs().max()
+
+
+def test_eval_parzen_rows_for_samples_and_training_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gantool.lib.parzen import SIGMAS
+
+    model = exported(tmp_path, size=16)
+    held_out = write_images(tmp_path / "held-out", 10, side=16, seed=1)
+    command = ["eval", "lapgan", "--model", str(model), "--data", str(held_out), "--device", "cpu", "--parzen", "10"]
+    # the "training set" holds copies of the held-out images: a memorising model's score
+    result = runner.invoke(app(), [*command, "--train-data", str(held_out), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["set"]: row for row in json.loads(result.output[result.output.index("["):])}
+    assert list(rows) == ["samples", "training images", "training images, blurred"]
+    assert all(row["centres"] == 10 for row in rows.values())
+    assert all(row["sigma"] in SIGMAS and math.isfinite(row["parzen_ll"]) and row["parzen_se"] > 0
+               for row in rows.values())
+    copies, samples = rows["training images"], rows["samples"]
+    assert copies["sigma"] == SIGMAS[0] and copies["parzen_ll"] > samples["parzen_ll"] + 1000
+    assert copies["parzen_ll"] > rows["training images, blurred"]["parzen_ll"]  # blurring lost the exact copies
+    table = runner.invoke(app(), command)
+    text = " ".join(table.output.split())
+    assert table.exit_code == 0 and "chosen on 5 images" in text and "other 5" in text
+    monkeypatch.setattr("gantool_lapgan.parzen_eval.TEST", 3)  # a large folder is read only so far
+    capped = runner.invoke(app(), command)
+    assert capped.exit_code == 0 and "chosen on 5 images" in " ".join(capped.output.split())
+    assert "its other 3" in " ".join(capped.output.split())
+    alone = runner.invoke(app(), [*command, "--json"])
+    assert [row["set"] for row in json.loads(alone.output[alone.output.index("["):])] == ["samples"]
+
+
+def test_eval_parzen_refuses_too_many_centres_and_options_of_the_other_table(tmp_path: Path) -> None:
+    model = exported(tmp_path, size=16)
+    held_out = write_images(tmp_path / "held-out", 4, side=16)
+    command = ["eval", "lapgan", "--model", str(model), "--data", str(held_out), "--device", "cpu"]
+    result = runner.invoke(app(), [*command, "--parzen", "2000000", "--train-data", str(held_out)])
+    assert result.exit_code == 2 and "--parzen 2000000 would hold 22.9 GiB of 16 px images" in result.output
+    assert "at most 349525 fit the 4 GiB allowed" in " ".join(result.output.split())
+    mixed = runner.invoke(app(), [*command, "--parzen", "4", "--per-class", "--neighbours", "nn.png"])
+    assert mixed.exit_code == 2 and "run --per-class and --neighbours without it" in " ".join(mixed.output.split())
