@@ -52,7 +52,10 @@ def _restore(trainer: Trainer, checkpoint: ckpt.Checkpoint) -> None:
     saved = checkpoint.meta.get("task_options", {})
     if trainer.task_options is not None:  # an option the checkpoint predates ran at its default
         saved = {**default_options(type(trainer.task_options)), **saved}
-    changed = changed_options(saved, to_plain(trainer.task_options))
+    changed = ", ".join(filter(None, [
+        changed_options(saved, to_plain(trainer.task_options)),
+        changed_options(*(_shaping_options(options) for options in (checkpoint.meta.get("options", {}),
+                                                                    to_plain(trainer.options))))]))
     if changed:
         trainer.notes.append(f"options changed since {checkpoint.path.name} (applied): {changed}")
     for name, optimizer in trainer.optimizers.items():
@@ -135,6 +138,19 @@ def _scheduler_state(scheduler: Any) -> dict[str, Any]:
     state = scheduler.state_dict()
     state["lr_lambdas"] = [None] * len(state.get("lr_lambdas", []))
     return state
+
+
+#: Training options that shape the optimisation from the resumed step on (paths, workers, logging do not).
+_SHAPING = ("batch_size", "lr_schedule", "decay_start", "warmup_steps", "grad_clip", "ema_decay")
+
+
+def _shaping_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`_SHAPING` training options of ``options``, plus ``steps`` under a schedule that ends there.
+
+    ``--steps`` is how a run is extended, so a new value is news only when the learning rate decays to it.
+    """
+    keys = _SHAPING + (("steps",) if options.get("lr_schedule", "constant") != "constant" else ())
+    return {key: options[key] for key in keys if key in options}
 
 
 def changed_options(before: dict[str, Any], now: dict[str, Any]) -> str:

@@ -341,6 +341,23 @@ def test_resume_notes_an_option_the_checkpoint_predates_when_it_is_not_the_defau
         "options changed since step-000002 (applied): lr 0.002 -> 0.0001"]
 
 
+def test_resume_notes_a_changed_schedule_but_not_a_longer_constant_run(tmp_path: Path) -> None:
+    """A new --lr-schedule (and, under a decaying one, a new --steps) reshapes the rest of the run: say so."""
+    import shutil
+
+    train(tmp_path / "a", steps=2, checkpoint_every=2)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    longer = train(tmp_path / "a", steps=3, resume="auto", num_workers=1)  # workers: not an optimisation option
+    assert not any("options changed" in note for note in longer.notes)
+    decayed = train(tmp_path / "b", steps=4, resume="auto", lr_schedule="linear", decay_start=0.25)
+    assert [note for note in decayed.notes if "options changed" in note] == [
+        "options changed since step-000002 (applied): lr_schedule 'constant' -> 'linear', "
+        "decay_start 0.5 -> 0.25"]
+    again = train(tmp_path / "b", steps=6, resume="auto", lr_schedule="linear", decay_start=0.25)
+    assert [note for note in again.notes if "options changed" in note] == [
+        "options changed since step-000004 (applied): steps 4 -> 6"]
+
+
 def test_init_loads_a_models_networks_and_leaves_the_critic_fresh(tmp_path: Path) -> None:
     """``--init MODEL``: fine-tuning starts from the file's generator; the critic is drawn fresh."""
     train(tmp_path / "first", steps=3)
