@@ -52,10 +52,10 @@ def _restore(trainer: Trainer, checkpoint: ckpt.Checkpoint) -> None:
     saved = checkpoint.meta.get("task_options", {})
     if trainer.task_options is not None:  # an option the checkpoint predates ran at its default
         saved = {**default_options(type(trainer.task_options)), **saved}
-    changed = ", ".join(filter(None, [
-        changed_options(saved, to_plain(trainer.task_options)),
-        changed_options(*(_shaping_options(options) for options in (checkpoint.meta.get("options", {}),
-                                                                    to_plain(trainer.options))))]))
+    shaping_then = _shaping_options(checkpoint.meta.get("options", {}))
+    shaping_now = _shaping_options(to_plain(trainer.options))
+    changed = ", ".join(filter(None, [changed_options(saved, to_plain(trainer.task_options)),
+                                      changed_options(shaping_then, shaping_now)]))
     if changed:
         trainer.notes.append(f"options changed since {checkpoint.path.name} (applied): {changed}")
     for name, optimizer in trainer.optimizers.items():
