@@ -88,7 +88,8 @@ class TrainingOptions(RuntimeOptions):
                               panel="Training")
     init: str | None = flag(None, "Start from a model's weights (a name from `gantool models list` or a .safetensors "
                             "file) instead of a fresh draw: fine-tuning. Its networks are loaded, the others "
-                            "(critics) start fresh; ignored when the run resumes from a checkpoint.",
+                            "(critics) start fresh. A run's checkpoint folder loads every network in it, critics "
+                            "too (only the optimizer starts fresh). Ignored when the run resumes from a checkpoint.",
                             panel="Training")
     lr_schedule: LrSchedule = flag("constant", "Learning-rate schedule after warmup.", panel="Optimisation")
     decay_start: float = flag(0.5, "Fraction of steps after which the linear schedule starts decaying.",

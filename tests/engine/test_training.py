@@ -376,3 +376,30 @@ def test_init_loads_a_models_networks_and_leaves_the_critic_fresh(tmp_path: Path
         train(tmp_path / "missing", steps=1, init="no-such-model")
     resumed = train(tmp_path / "first", steps=4, resume="auto", init="no-such-model")  # a resume ignores --init
     assert resumed.result.step == 4
+
+
+def test_init_from_a_checkpoint_folder_loads_the_critic_too(tmp_path: Path) -> None:
+    """``--init step-NNNNNN``: every network of the checkpoint (critic included), even from a folder holding
+    only a float16 copy of its networks file (what a GPU lease brings back); the optimizer starts fresh."""
+    from safetensors.torch import save_file
+
+    train(tmp_path / "first", steps=3)
+    folder = tmp_path / "first" / "step-000003"
+    stored = load_file(folder / ckpt.NETWORKS_FILE)
+    brought_back = tmp_path / "lease" / "step-000003"
+    brought_back.mkdir(parents=True)
+    save_file({k: v.half() for k, v in stored.items()}, str(brought_back / ckpt.NETWORKS_FILE))
+
+    whole = train(tmp_path / "whole", ToyTrainOptions(lr=0.0), steps=1, init=str(folder))  # lr 0: nothing moves
+    assert_same_tensors(ckpt.flatten({n: m.state_dict() for n, m in whole.networks.items()}), stored)
+    assert any("from checkpoint" in note and "step 3" in note and "optimizer moments start fresh" in note
+               for note in whole.notes)
+    half = train(tmp_path / "half", ToyTrainOptions(lr=0.0), steps=1, init=str(brought_back))
+    widened = {k: v.half().float() for k, v in stored.items()}
+    assert_same_tensors(ckpt.flatten({n: m.state_dict() for n, m in half.networks.items()}), widened)
+
+    with pytest.raises(UsageError, match="a folder must be a run's checkpoint"):
+        train(tmp_path / "empty", steps=1, init=str(tmp_path / "lease"))
+    (brought_back / ckpt.META_FILE).write_text('{"task": "another"}', encoding="utf-8")
+    with pytest.raises(UsageError, match="a checkpoint of task 'another'"):
+        train(tmp_path / "other", steps=1, init=str(brought_back))
