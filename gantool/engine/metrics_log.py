@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from rich.console import Console
@@ -31,19 +31,10 @@ class MetricsLogger:
         self.console = Console(stderr=True)
         self._progress: Progress | None = None
         self._writer: Any = None
-        self._file = None
+        self._file: TextIO | None = None
         if not enabled:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
-        path = run_dir / "metrics.jsonl"
-        _truncate_after(path, start_step)
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the whole run
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=start_step + 1)
-        except ImportError:
-            self._writer = None
         if progress:
             self._progress = Progress(
                 TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -51,6 +42,19 @@ class MetricsLogger:
             self._task_id = self._progress.add_task("train", total=total_steps, completed=start_step,
                                                     rate="", losses="")
             self._progress.start()
+
+    def _open_logs(self) -> None:
+        """At the first record, not before: a resume that runs no step (exporting an older checkpoint with
+        ``--resume step-N --steps N``) must not cut the later history out of the run's logs."""
+        path = self.run_dir / "metrics.jsonl"
+        _truncate_after(path, self.start_step)
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the whole run
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=self.start_step + 1)
+        except ImportError:
+            self._writer = None
 
     def _rate(self, step: int) -> float:
         elapsed = time.perf_counter() - self.start_time
@@ -72,6 +76,8 @@ class MetricsLogger:
                                   "lr": lrs, "steps_per_s": round(rate, 4)}
         if warnings:
             record["warnings"] = warnings
+        if self._file is None:
+            self._open_logs()
         assert self._file is not None
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()

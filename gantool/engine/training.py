@@ -402,11 +402,12 @@ class Trainer:
             save_sample_grid(self.run_dir / "samples" / f"step-{self.step:06d}.png", rows)
 
     def _export(self) -> Path:
-        """Always write ``run_dir/model.safetensors``; also ``--export PATH`` when given."""
+        """``run_dir/model.safetensors`` and ``--export``; a call that ran no step writes ``--export`` alone."""
         networks = self.inference_networks()
         kwargs: dict[str, Any] = {"command": self.command, "data": self.options.data, "steps": self.step}
         try:
-            written = export_model(self.run_dir / "model.safetensors", self.task, networks, **kwargs)
+            if self.step > self.logger.start_step or self.options.export is None:
+                written = export_model(self.run_dir / "model.safetensors", self.task, networks, **kwargs)
             if self.options.export is not None:
                 written = export_model(Path(self.options.export), self.task, networks, **kwargs)
         except (OSError, SafetensorError) as error:  # disk full, folder removed meanwhile

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from gantool.engine import checkpoint as ckpt
 from gantool.engine.dataorder import ResumableBatchSampler
@@ -21,6 +21,7 @@ from gantool.engine.training import Trainer, read_metrics
 from gantool.errors import CheckpointError, TrainingError, UsageError
 from gantool.plugin.spec import TaskSpec
 from gantool.testing import TOY_SPEC, ToyTask, ToyTrainOptions, tiny_training_options
+from gantool.weights import read_metadata
 
 HERE = Path(__file__).resolve().parent
 TEST_DEVICE = os.environ.get("GANTOOL_TEST_DEVICE", "cpu")
@@ -381,8 +382,6 @@ def test_init_loads_a_models_networks_and_leaves_the_critic_fresh(tmp_path: Path
 def test_init_from_a_checkpoint_folder_loads_the_critic_too(tmp_path: Path) -> None:
     """``--init step-NNNNNN``: every network of the checkpoint (critic included), even from a folder holding
     only a float16 copy of its networks file (what a GPU lease brings back); the optimizer starts fresh."""
-    from safetensors.torch import save_file
-
     train(tmp_path / "first", steps=3)
     folder = tmp_path / "first" / "step-000003"
     stored = load_file(folder / ckpt.NETWORKS_FILE)
@@ -403,3 +402,19 @@ def test_init_from_a_checkpoint_folder_loads_the_critic_too(tmp_path: Path) -> N
     (brought_back / ckpt.META_FILE).write_text('{"task": "another"}', encoding="utf-8")
     with pytest.raises(UsageError, match="a checkpoint of task 'another'"):
         train(tmp_path / "other", steps=1, init=str(brought_back))
+
+
+def test_exporting_an_older_checkpoint_keeps_the_runs_history_and_model(tmp_path: Path) -> None:
+    """``--resume step-2 --steps 2 --export F`` runs no step: it writes F (step 2) and leaves the run's
+    metrics (steps 3, 4) and newest model alone; training on from step 2 does replace that history."""
+    run = tmp_path / "run"
+    train(run, steps=4, checkpoint_every=2, keep_checkpoints=5)
+    newest = (run / "model.safetensors").read_bytes()
+    old = tmp_path / "old.safetensors"
+    train(run, steps=2, resume=str(run / "step-000002"), export=str(old))
+    assert [record["step"] for record in read_metrics(run)] == [1, 2, 3, 4]
+    assert (run / "model.safetensors").read_bytes() == newest
+    assert read_metadata(old)["gantool.steps"] == "2"
+    train(run, steps=3, resume=str(run / "step-000002"), checkpoint_every=2, keep_checkpoints=5)
+    assert [record["step"] for record in read_metrics(run)] == [1, 2, 3]
+    assert (run / "model.safetensors").read_bytes() != newest
