@@ -16,14 +16,15 @@ Run on the GPU machine from the repository root, e.g. (the `cut-horse2zebra` lea
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shlex
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from gantool.engine.checkpoint import latest_checkpoint
+from gantool.engine.metrics_log import read_metrics
 
 START = time.time()
 
@@ -46,13 +47,13 @@ def stop(procs: dict[str, subprocess.Popen[bytes]], grace: float) -> None:
 
 
 def last_step(run: Path) -> int:
-    steps = sorted(run.glob("step-*"))
-    return int(steps[-1].name.split("-")[1]) if steps else 0
+    newest = latest_checkpoint(run)
+    return int(newest.name.split("-")[1]) if newest else 0
 
 
 def median_rate(run: Path) -> float:
     """Median steps/s over the last two thirds of the log (the first third includes start-up)."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_metrics(run)
     rates = sorted(row["steps_per_s"] for row in rows[len(rows) // 3:] if "steps_per_s" in row)
     return rates[len(rates) // 2] if rates else 1.0
 
@@ -115,5 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()
