@@ -2,12 +2,13 @@
 
 Each SOURCE folder is copied, sub-folders kept, to OUT/<name of SOURCE>/ with every image re-encoded as
 WebP; optionally only the first N files (sorted), colourless photos left out, and each image cut to a
-centre square of a given side or shrunk to a given shorter side (OpenCV area resampling, never enlarged).
-Test and evaluation images are never packed. The packs the bundled models were trained on:
+centre square of a given side or shrunk to a given shorter side (never enlarged), by the antialiased resize
+gantool's data loaders and evaluations use.
+Test and evaluation images are never packed. Packs of the bundled models' training data:
 
     # cut-horse2zebra: all 1067 + 1334 training images, 107 MB of JPEGs in 44 MB
     .venv/bin/python scripts/pack_images.py --out .gpu/data/h2z --quality 80 FULL_H2Z/trainA FULL_H2Z/trainB
-    # lapgan-faces64: the first 9000 CelebA faces, centre 89x89 square shrunk to 64x64
+    # lapgan-faces64's data (its card): the first 9000 CelebA faces, centre 89x89 square shrunk to 64x64
     .venv/bin/python scripts/pack_images.py --out .gpu/data/faces64 --quality 90 --square 64 --first 9000 \
         ../shared/data/faces/celeba-10k
 """
@@ -17,12 +18,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
+import torch
 
 from gantool.image.files import list_images
 from gantool.image.io import Image, read_image, write_image
 from gantool.lib.color import is_gray
+from gantool.lib.data import resize
 
 
 def centre_square(pixels: np.ndarray, side: int) -> np.ndarray:
@@ -39,12 +41,13 @@ def shrink_to_shorter_side(pixels: np.ndarray, side: int) -> np.ndarray:
     scale = side / min(height, width)
     if scale >= 1:
         return pixels
-    return _resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))))
+    return _resize(pixels, (max(1, round(height * scale)), max(1, round(width * scale))))
 
 
 def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Area resampling to (width, height), keeping the (H, W, C) layout OpenCV drops for one channel."""
-    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], pixels.shape[2])
+    """An ``(H, W, C)`` array resized to (height, width) by gantool's training-time resize (antialiased)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
+    return resize(tensor, size).permute(1, 2, 0).numpy()
 
 
 def pack(source: Path, out: Path, args: argparse.Namespace) -> tuple[int, int]:
