@@ -9,6 +9,7 @@ from gantool.lib.abbins import (
     ABClassifier,
     annealed_mean,
     bin_histogram,
+    divide_out_rebalancing,
     gamut_bins,
     nearest_bins,
     rebalanced_cross_entropy,
@@ -80,6 +81,32 @@ def test_annealed_mean_goes_from_the_mean_at_1_to_the_mode_near_0() -> None:
     assert sharper[0, 0, 0, 0].abs() < mean[0, 0, 0, 0].abs()  # between the two
     with pytest.raises(ValueError, match="positive"):
         annealed_mean(logits, bins, 0.0)
+
+
+def test_rebalanced_training_learns_boosted_odds_that_dividing_out_undoes() -> None:
+    bins = torch.tensor([[0.0, 0.0], [100.0, 0.0], [0.0, -100.0], [-100.0, 0.0], [0.0, 100.0]])  # one-hot targets
+    truth = torch.tensor([0.5, 0.2, 0.15, 0.1, 0.05])
+    weights = torch.tensor([0.5, 1.0, 2.0, 3.0, 4.0])
+    logits = torch.zeros(1, 5, 1, 1, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.05)
+    for _ in range(1500):  # the expected loss over the true colour distribution
+        loss = sum(truth[q] * rebalanced_cross_entropy(logits, bins[q].view(1, 2, 1, 1), bins, weights)
+                   for q in range(5))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    learnt = torch.softmax(logits.detach(), 1).flatten()
+    boosted = truth * weights / (truth * weights).sum()
+    assert torch.allclose(learnt, boosted, atol=5e-3)  # rare colours up-weighted, as rebalancing intends
+    recovered = torch.softmax(divide_out_rebalancing(logits.detach(), weights, 1.0), 1).flatten()
+    assert torch.allclose(recovered, truth, atol=5e-3)
+    halfway = torch.softmax(divide_out_rebalancing(logits.detach(), weights, 0.5), 1).flatten()
+    assert truth[4] < halfway[4] < learnt[4]
+    assert divide_out_rebalancing(logits, weights, 0.0) is logits
+    assert torch.allclose(divide_out_rebalancing(logits.detach(), torch.full((5,), 3.0), 1.0).softmax(1),
+                          logits.detach().softmax(1))  # equal weights change nothing
+    with pytest.raises(ValueError, match="strength"):
+        divide_out_rebalancing(logits, weights, 1.5)
 
 
 def test_cross_entropy_is_lowest_for_the_target_and_weighted_per_nearest_bin() -> None:

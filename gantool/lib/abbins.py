@@ -131,6 +131,23 @@ def rebalanced_cross_entropy(logits: Tensor, ab: Tensor, bins: Tensor, weights: 
     return per_pixel.mean()
 
 
+def divide_out_rebalancing(logits: Tensor, weights: Tensor, strength: float) -> Tensor:
+    """Logits with ``strength`` of the training's rebalancing divided out of their distribution.
+
+    Rebalanced cross-entropy makes a network predict roughly ``w(q) * p(q)`` (rare, saturated colours
+    boosted by their weights ``w``) instead of the colour distribution ``p``. Subtracting
+    ``strength * log w`` undoes that in part: 0 keeps the boost (vivid, more often wrong), 1 removes it
+    (the model's estimate of ``p``: accurate on average, muted). ``logits`` ``(B, Q, H, W)``, ``weights``
+    ``(Q,)``.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    if strength == 0.0:
+        return logits
+    log_weights = torch.log(weights.to(logits.device, torch.float32).clamp_min(1e-12))
+    return logits.float() - strength * log_weights.view(1, -1, 1, 1)
+
+
 def annealed_mean(logits: Tensor, bins: Tensor, temperature: float) -> Tensor:
     """``(B, 2, H, W)`` ab: the mean of ``softmax(logits / temperature)`` over the bin centres.
 

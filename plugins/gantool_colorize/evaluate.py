@@ -91,7 +91,8 @@ def evaluate_photos(task: Colorize, networks: dict[str, nn.Module] | None, data:
     if not paths:
         raise InputError(f"no images in '{data}': expected colour photos such as Kodak24")
     options = options if options is not None else ColorizeEvalOptions()
-    predict_options = ColorizeOptions(render_size=options.render_size, temperature=options.temperature)
+    predict_options = ColorizeOptions(render_size=options.render_size, temperature=options.temperature,
+                                      prior_correction=options.prior_correction)
     rows = []
     sets: dict[str, list[Tensor]] = {"result": [], "gray": [], "original": []}
     for path in paths:

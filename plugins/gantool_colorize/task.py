@@ -169,7 +169,7 @@ class Colorize(Task):
         the prediction (so blur cannot give the fake away). The rebalancing weights are estimated on the
         first step of a run (:meth:`estimate_rebalancing`) and kept in the generator's buffers.
         """
-        from gantool.lib.abbins import annealed_mean, rebalanced_cross_entropy
+        from gantool.lib.abbins import rebalanced_cross_entropy
 
         head = step.raw_networks["generator"]
         if not head.has_rebalancing:
@@ -182,8 +182,8 @@ class Colorize(Task):
         loss = cross_entropy
         if self.options.adversarial_weight > 0:
             size = tuple(source.shape[-2:])
-            fake = normalize_ab(F.interpolate(annealed_mean(logits, head.bins, self.options.temperature), size=size,
-                                              mode="bilinear", align_corners=False))
+            colour = self.decode_logits(logits, head.bins, head.rebalance)
+            fake = normalize_ab(F.interpolate(colour, size=size, mode="bilinear", align_corners=False))
             real = normalize_ab(F.interpolate(small, size=size, mode="bilinear", align_corners=False))
             d_loss, _, _ = self.adversarial.update_critic(step, torch.cat([source, real], 1),
                                                           torch.cat([source, fake], 1))
@@ -232,7 +232,19 @@ class Colorize(Task):
         return [gray.expand(-1, 3, -1, -1), transfer_chroma(self.decode(networks, normalize_l(lightness)), lightness),
                 rgb]
 
-    def decode(self, networks: dict[str, nn.Module], source: Tensor, temperature: float | None = None) -> Tensor:
+    def decode_logits(self, logits: Tensor, bins: Tensor, rebalance: Tensor | None, temperature: float | None = None,
+                      prior_correction: float | None = None) -> Tensor:
+        """ab (Lab units) of bin logits: ``prior_correction`` of the rebalancing divided out, then the
+        annealed mean (each ``None``: the model's own setting)."""
+        from gantool.lib.abbins import annealed_mean, divide_out_rebalancing
+
+        correction = self.options.prior_correction if prior_correction is None else prior_correction
+        if rebalance is not None:
+            logits = divide_out_rebalancing(logits, rebalance, correction)
+        return annealed_mean(logits, bins, temperature or self.options.temperature)
+
+    def decode(self, networks: dict[str, nn.Module], source: Tensor, temperature: float | None = None,
+               prior_correction: float | None = None) -> Tensor:
         """ab (Lab units) of the generator for normalised L of any size, at that size.
 
         Classification decodes its half-size logits there and doubles the result bilinearly (then crops an
@@ -240,24 +252,23 @@ class Colorize(Task):
         generator = networks["generator"]
         if not self.classifies:
             return denormalize_ab(run_any_size(generator, source, 2**self.options.unet_depth).float())
-        from gantool.lib.abbins import annealed_mean
-
         logits = run_any_size(generator, source, 2**self.options.unet_depth, downscale=CLASSIFIER_DOWNSCALE)
-        bins = getattr(generator, "bins", None)  # a wrapped (compiled) network: the same bins from the code
+        head = getattr(generator, "module", generator)  # DDP's wrapper (a compiled module passes attributes on)
+        bins = getattr(head, "bins", None)
         if bins is None:
             from gantool.lib.abbins import gamut_bins
 
             bins = gamut_bins()
-        half = annealed_mean(logits, bins, temperature or self.options.temperature)
+        half = self.decode_logits(logits, bins, getattr(head, "rebalance", None), temperature, prior_correction)
         ab = F.interpolate(half, scale_factor=CLASSIFIER_DOWNSCALE, mode="bilinear", align_corners=False)
         return ab[..., :source.shape[-2], :source.shape[-1]]
 
     # --------------------------------------------------------------------------------------- inference
 
     def chroma(self, networks: dict[str, nn.Module], lightness: Tensor, render_size: int | None = None,
-               temperature: float | None = None) -> Tensor:
+               temperature: float | None = None, prior_correction: float | None = None) -> Tensor:
         """ab (Lab units) predicted at the working size (default: the training one) for ``(B, 1, H, W)`` L;
-        ``temperature``: the annealed mean's (classification; default the model's)."""
+        ``temperature`` and ``prior_correction``: the decoding's (classification; default the model's)."""
         size = working_size((lightness.shape[-2], lightness.shape[-1]), render_size or self.options.shorter_side)
         check_work_size(*size, what="the working size (--render-size)")  # before resizing to it
         small = lightness.float()
@@ -267,7 +278,7 @@ class Colorize(Task):
             antialias = torch.compiler.is_exporting() or size[0] < small.shape[-2]
             small = F.interpolate(small, size=size, mode="bilinear", align_corners=False,
                                   antialias=antialias).clamp_(0.0, 100.0)
-        return self.decode(networks, normalize_l(small), temperature)
+        return self.decode(networks, normalize_l(small), temperature, prior_correction)
 
     def predict(self, networks: dict[str, nn.Module], image: Tensor, options: Any | None = None) -> Tensor:
         """Whole ``(B, 3, H, W)`` RGB (or ``(B, 1, H, W)`` gray) in [0, 1] to colour of the same size.
@@ -283,7 +294,7 @@ class Colorize(Task):
                            "colours are replaced)")
         lightness = rgb_to_lab(image)[:, :1]
         chroma = self.chroma(networks, lightness, getattr(options, "render_size", None),
-                             getattr(options, "temperature", None))
+                             getattr(options, "temperature", None), getattr(options, "prior_correction", None))
         return transfer_chroma(chroma, lightness)
 
     def evaluate(self, networks: dict[str, nn.Module] | None, data: Path, options: Any | None,
@@ -299,7 +310,8 @@ class Colorize(Task):
             from gantool.lib.abbins import gamut_bins
 
             architecture = (f"Lab {self.options.describe_architecture(1, len(gamut_bins()))} (logits of ab bins at "
-                            f"half size, annealed mean T={self.options.temperature})")
+                            f"half size, annealed mean T={self.options.temperature}, prior correction "
+                            f"{self.options.prior_correction})")
         else:
             architecture = "Lab " + self.options.describe_architecture(1, 2)
         return {**super().export_metadata(), "gantool.architecture": architecture,

@@ -12,11 +12,17 @@ import torch
 from gantool.engine.export import export_model, load_model, train_options_from_metadata
 from gantool.engine.runtime import Runtime
 from gantool.engine.step import TrainStep
+from gantool.errors import UsageError
 from gantool.image.io import Image, write_image
 from gantool.lib.abbins import ABClassifier, gamut_bins
 from gantool.lib.nets.unet import UNet, run_any_size
 from gantool_colorize import SPEC
-from gantool_colorize.options import DEFAULT_TEMPERATURE, ColorizeOptions, ColorizeTrainOptions
+from gantool_colorize.options import (
+    DEFAULT_PRIOR_CORRECTION,
+    DEFAULT_TEMPERATURE,
+    ColorizeOptions,
+    ColorizeTrainOptions,
+)
 from gantool_colorize.task import Colorize
 
 TINY = {"crop": 32, "width": 8, "critic_width": 8, "critic_layers": 2}
@@ -111,6 +117,7 @@ def test_files_without_a_head_are_regression(tmp_path: Path) -> None:
     stored = {"gantool.train_options": json.dumps({"crop": 32, "width": 8, "critic_width": 8, "critic_layers": 2})}
     options = train_options_from_metadata(SPEC, stored)
     assert options.head == "regression" and options.temperature == DEFAULT_TEMPERATURE
+    assert options.prior_correction == DEFAULT_PRIOR_CORRECTION  # files from before the option get the default
     assert isinstance(Colorize(SPEC, options).build_inference_networks()["generator"], UNet)
 
 
@@ -133,3 +140,28 @@ def test_inference_temperature_defaults_to_the_models(tmp_path: Path) -> None:
         return float((rgb.amax(1) - rgb.amin(1)).mean())
 
     assert chroma(vivid) > chroma(default) > chroma(mean)
+
+
+def test_prior_correction_defaults_to_the_models_and_mutes_boosted_colour(tmp_path: Path) -> None:
+    task = Colorize(SPEC, classifier_options(prior_correction=0.3))
+    networks = task.build_inference_networks()
+    head = networks["generator"]
+    with torch.no_grad():
+        torch.nn.init.normal_(head.network.up[-1][1].weight, std=3.0)
+    head.set_rebalancing(1.0 + head.bins.norm(dim=1) / 10.0)  # saturated bins boosted, as rebalancing does
+    model = load_model(export_model(tmp_path / "c.safetensors", task, networks), SPEC)
+    assert model.task.options.prior_correction == 0.3
+    image = torch.rand(1, 3, 29, 41, generator=torch.Generator().manual_seed(2))
+
+    def run(correction: float | None) -> torch.Tensor:
+        with torch.no_grad():
+            return model.task.predict(model.networks, image, ColorizeOptions(render_size=32,
+                                                                             prior_correction=correction))
+
+    def chroma(rgb: torch.Tensor) -> float:
+        return float((rgb.amax(1) - rgb.amin(1)).mean())
+
+    assert torch.equal(run(None), run(0.3))
+    assert chroma(run(0.0)) > chroma(run(0.3)) > chroma(run(1.0))
+    with pytest.raises(UsageError, match="--prior-correction must be in"):
+        classifier_options(prior_correction=1.5)
