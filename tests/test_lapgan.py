@@ -177,6 +177,30 @@ def test_a_short_cpu_training_run_meets_the_task_contract(tmp_path: Path, spec, 
     assert loaded.task.tileable is False and (tmp_path / "run" / "samples").is_dir()
 
 
+def test_a_finer_level_trains_alone_on_top_of_a_smaller_model(tmp_path: Path) -> None:
+    """``--train-levels 32 --init SMALLER``: the levels the model had are kept bit for bit, only the new one
+    (and its critic) trains, and the file holds every level."""
+    data = write_images(tmp_path / "data", 4, side=36)
+    common = ["--data", str(data), "--latent", "8", "--width", "8", "--level-width", "8", "--steps", "2",
+              "--batch-size", "2", "--num-workers", "0", "--device", "cpu", "--sample-every", "0", "--ema-decay", "0"]
+    small = runner.invoke(app(), ["train", "lapgan", *common, "--size", "16", "--levels", "2",
+                                  "--run-dir", str(tmp_path / "small")])
+    assert small.exit_code == 0, small.output
+    grown = runner.invoke(app(), ["train", "lapgan", *common, "--size", "32", "--levels", "3", "--train-levels", "32",
+                                  "--init", str(tmp_path / "small" / "model.safetensors"),
+                                  "--run-dir", str(tmp_path / "grown")])
+    assert grown.exit_code == 0, grown.output
+    before, after = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("small", "grown"))
+    assert {key.split(".")[0] for key in after} == {"generator8", "generator16", "generator32"}
+    assert all(torch.equal(tensor, after[key]) for key, tensor in before.items())
+    assert {key.split(".")[0] for key in load_file(str(tmp_path / "grown" / "step-000002" / "networks.safetensors"))
+            } == {"generator8", "generator16", "generator32", "critic32"}
+    logged = [json.loads(line) for line in (tmp_path / "grown" / "metrics.jsonl").read_text().splitlines()]
+    assert {"d32", "g32"} <= set(logged[-1]["losses"]) and not {"d8", "d16", "g8", "g16"} & set(logged[-1]["losses"])
+    with pytest.raises(UsageError, match="--train-levels 64: this pyramid's levels are 16,32"):
+        LapGANTrainOptions(size=32, train_levels=(64,))
+
+
 def test_a_level_whose_samples_stop_varying_is_warned_about() -> None:
     task = lapgan(size=32)
     assert task.training_warnings({"spread16": 0.95, "spread32": 1.02, "d16": 1.0}, 5000) == {}

@@ -85,12 +85,17 @@ class LapGANTrainOptions(DCGANTrainOptions):
     """Flags of ``gantool train lapgan``: a Laplacian pyramid of generators, one critic per level.
 
     DATA is a folder of images, or of class sub-folders (with --classes). Every level trains on the real
-    pyramid of the data, so the levels are independent and all train at once.
+    pyramid of the data, so the levels are independent: all train at once, or some (--train-levels) with
+    the others taken from a model (--init).
     """
 
     levels: int | None = flag(None, "Pyramid levels, the coarsest made by a DCGAN generator from noise (default: "
                               "as many as make the coarsest 16 px).", panel="Architecture", min=1, max=5)
     level_width: int = flag(32, "Channels of the finer levels' residual generators.", panel="Architecture", min=8)
+    train_levels: tuple[int, ...] = flag((), "Train only the levels of these sides, e.g. 64 (default: all). The "
+                                         "others keep their weights, from --init MODEL (e.g. a LapGAN of the size "
+                                         "below, to add a finer level) or as drawn; the model file holds every "
+                                         "level.", panel="Training stage")
 
     @property
     def level_count(self) -> int:
@@ -109,7 +114,15 @@ class LapGANTrainOptions(DCGANTrainOptions):
         if not found and self.size >> (self.level_count - 1) < 8:
             found.append(f"--levels {self.level_count} at --size {self.size} makes the coarsest level smaller "
                          "than 8 px")
+        elif not found and not set(self.train_levels) <= set(self.sides):
+            found.append(f"--train-levels {','.join(map(str, self.train_levels))}: this pyramid's levels are "
+                         f"{','.join(map(str, self.sides))}")
         return found
+
+    @property
+    def trained_sides(self) -> tuple[int, ...]:
+        """The sides this run trains, coarsest first: ``train_levels``, or every level."""
+        return tuple(side for side in self.sides if not self.train_levels or side in self.train_levels)
 
     def describe_architecture(self) -> str:
         return (f"LapGAN {'->'.join(map(str, self.sides))}px: DCGAN base (latent {self.latent}, width {self.width}), "

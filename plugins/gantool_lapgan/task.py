@@ -78,6 +78,10 @@ class DCGAN(Task):
         """Sides of the levels, coarsest first (one level here)."""
         return (self.options.size,)
 
+    def trained_sides(self) -> tuple[int, ...]:
+        """The levels this run trains (all here)."""
+        return self.sides()
+
     def generator_name(self, side: int) -> str:
         del side
         return "generator"
@@ -121,13 +125,13 @@ class DCGAN(Task):
         self.options = dataclasses.replace(self.options, classes=tuple(folder.name for folder in folders))
 
     def build_networks(self) -> dict[str, nn.Module]:
-        """A generator and a critic per level (spectral norm where the options ask for it)."""
+        """A generator per level and a critic per trained level (spectral norm where the options ask for it)."""
         if self.options.classes == (ALL_CLASSES,):
             raise UsageError(f"--classes {ALL_CLASSES} is settled from the training data: call settle_options(DATA) "
                              "first")
         networks = {self.generator_name(s): self._generator(s, self.options.generator_spectral_norm)
                     for s in self.sides()}
-        return {**networks, **{self.critic_name(s): self._critic(s) for s in self.sides()}}
+        return {**networks, **{self.critic_name(s): self._critic(s) for s in self.trained_sides()}}
 
     def build_inference_networks(self) -> dict[str, nn.Module]:
         """The generators with plain weights: exported files hold spectral norm folded (:meth:`prepare_for_export`)."""
@@ -150,7 +154,7 @@ class DCGAN(Task):
         return LabelledImages(data, self.options.size, classes=self.options.classes, flip=self.options.flip)
 
     def training_step(self, batch: dict[str, Tensor], step: Any) -> dict[str, Tensor]:
-        """Every level on the real pyramid: critic update, then generator update through the frozen critic.
+        """Every trained level on the real pyramid: critic update, then generator update through the frozen critic.
 
         Logs ``d{side}``, ``g{side}`` and ``spread{side}`` (sample spread over real spread, a collapse guard).
         """
@@ -159,6 +163,8 @@ class DCGAN(Task):
         labels = batch["label"] if self.options.classes else None
         losses: dict[str, Tensor] = {}
         for level, side in enumerate(sides):
+            if side not in self.trained_sides():
+                continue
             real = real_pyramid[level]
             with step.autocast():
                 condition = pyr_up(real_pyramid[level - 1]) if level else None
@@ -181,7 +187,7 @@ class DCGAN(Task):
         found: dict[str, str] = {}
         if step < COLLAPSE_WARMUP:
             return found
-        for side in self.sides():
+        for side in self.trained_sides():
             spread = logged.get(f"spread{side}")
             if spread is not None and spread < COLLAPSE_SPREAD:
                 found[f"spread{side}"] = (f"the {side} px level's samples vary {spread:.2f}x as much as the real "
@@ -304,6 +310,9 @@ class LapGAN(DCGAN):
 
     def sides(self) -> tuple[int, ...]:
         return self.options.sides
+
+    def trained_sides(self) -> tuple[int, ...]:
+        return self.options.trained_sides
 
     def generator_name(self, side: int) -> str:
         return f"generator{side}"
