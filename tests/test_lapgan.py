@@ -483,3 +483,46 @@ def test_eval_parzen_refuses_too_many_centres_and_options_of_the_other_table(tmp
     assert "at most 349525 fit the 4 GiB allowed" in " ".join(result.output.split())
     mixed = runner.invoke(app(), [*command, "--parzen", "4", "--per-class", "--neighbours", "nn.png"])
     assert mixed.exit_code == 2 and "run --per-class and --neighbours without it" in " ".join(mixed.output.split())
+
+
+def test_eval_diversity_repeats_the_estimate_and_flags_a_collapsed_model(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from gantool.lib.diversity import pair_diversity
+    from gantool.lib.labelled import LabelledImages
+    from gantool_lapgan import diversity_eval
+
+    model = exported(tmp_path, size=16)
+    held_out = write_images(tmp_path / "held-out", 12, side=16, seed=3)
+    command = ["eval", "lapgan", "--model", str(model), "--data", str(held_out), "--device", "cpu", "--diversity",
+               "-n", "8", "--seed", "5"]
+    monkeypatch.setattr(diversity_eval, "PAIRS", 40)
+    result = runner.invoke(app(), [*command, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["set"]: row for row in json.loads(result.output[result.output.index("["):])}
+    assert list(rows) == ["samples", "real"]
+    real = LabelledImages(held_out, 16).stack(8, 0)  # a flat folder: its first N images
+    expected = [pair_diversity(real, 40, seed=seed) for seed in (5, 6, 7)]
+    assert [rows["real"][f"ms_ssim_{i}"] for i in range(3)] == pytest.approx(expected)
+    assert rows["real"]["ms_ssim"] == pytest.approx(sum(expected) / 3)
+
+    # samples that are the real images score exactly as varied; one image repeated is far outside 10%
+    monkeypatch.setattr("gantool_lapgan.evaluate.draw_samples", lambda *args, **kwargs: real.clone())
+    same = " ".join(runner.invoke(app(), command).output.split())
+    assert "samples / real = 1.000 (+0.0%): within 10%" in same
+    monkeypatch.setattr("gantool_lapgan.evaluate.draw_samples", lambda *args, **kwargs: real[:1].repeat(8, 1, 1, 1))
+    collapsed = runner.invoke(app(), [*command, "--json"])
+    rows = {row["set"]: row for row in json.loads(collapsed.output[collapsed.output.index("["):])}
+    assert rows["samples"]["ms_ssim"] == pytest.approx(1.0) and rows["real"]["ms_ssim"] < 0.5
+    assert "outside 10%" in " ".join(runner.invoke(app(), command).output.split())
+
+
+def test_eval_diversity_refuses_too_many_images_and_options_of_the_other_tables(tmp_path: Path) -> None:
+    model = exported(tmp_path, size=16)
+    held_out = write_images(tmp_path / "held-out", 4, side=16)
+    command = ["eval", "lapgan", "--model", str(model), "--data", str(held_out), "--device", "cpu", "--diversity"]
+    huge = runner.invoke(app(), [*command, "-n", "1000000000"])
+    assert huge.exit_code == 2 and "would hold 5722.0 GiB of 16 px images" in " ".join(huge.output.split())
+    mixed = runner.invoke(app(), [*command, "--per-class"])
+    assert mixed.exit_code == 2 and "--diversity prints a table of its own" in " ".join(mixed.output.split())
+    with_parzen = runner.invoke(app(), [*command, "--parzen", "4"])
+    assert with_parzen.exit_code == 2 and "run --diversity without it" in " ".join(with_parzen.output.split())

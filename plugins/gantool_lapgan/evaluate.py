@@ -19,7 +19,8 @@ collapsed model scores well *above* the floor); and, when the Inception file is 
 ``--per-class`` (class-conditional models) adds a **samples: NAME** and a **real floor: NAME** row per class,
 SWD and MS-SSIM only: whether some classes are learnt and others not, which the pooled rows hide.
 ``--side S`` scores every set pyrDown'd to S px (no upsampler rows): coarse structure alone.
-``--parzen K`` prints the Parzen-window log-likelihood instead (:mod:`gantool_lapgan.parzen_eval`).
+``--parzen K`` prints the Parzen-window log-likelihood instead (:mod:`gantool_lapgan.parzen_eval`), and
+``--diversity`` the mode-collapse check with repeated MS-SSIM estimates (:mod:`gantool_lapgan.diversity_eval`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def evaluate_generation(task: DCGAN, networks: dict[str, nn.Module], data: Path,
         from gantool_lapgan.parzen_eval import evaluate_parzen
 
         return evaluate_parzen(task, networks, data, options, context, side)
+    if options.diversity:
+        from gantool_lapgan.diversity_eval import evaluate_diversity
+
+        return evaluate_diversity(task, networks, data, options, context, side)
     real = LabelledImages(data, size)
     count = min(options.count, len(real) // 2)
     notes = []

@@ -170,3 +170,6 @@ class GenerationEvalOptions:
     parzen: int | None = flag(None, "Print instead the Parzen-window log-likelihood of held-out images under a "
                               "Gaussian KDE on this many samples (the GAN and LapGAN papers' metric, with 10000), "
                               "next to a KDE on as many --train-data images when given.", min=1)
+    diversity: bool = flag(False, "Print instead the mode-collapse check: MS-SSIM within N samples and within N "
+                           "real images, each the mean of 2000 random pairs under three pair seeds, and their "
+                           "ratio (about 1: as varied as the real images).", flags="--diversity/--no-diversity")

@@ -44,8 +44,8 @@ def evaluate_parzen(task: DCGAN, networks: dict[str, nn.Module], data: Path, opt
     from gantool_lapgan.evaluate import draw_samples, shrink
 
     size, centres = task.options.size, options.parzen
-    others = [flag for flag, given in (("--per-class", options.per_class), ("--neighbours", options.neighbours))
-              if given]
+    others = [flag for flag, given in (("--per-class", options.per_class), ("--neighbours", options.neighbours),
+                                       ("--diversity", options.diversity)) if given]
     if others:
         raise UsageError(f"--parzen prints a table of its own: run {' and '.join(others)} without it")
     per_centre = 3 * size * size * 4 * (4 if options.train_data else 1)
