@@ -17,13 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from gantool import EvalColumn, EvalContext, EvalResult
 from gantool.errors import InputError, UsageError
 from gantool.lib.diversity import pair_diversity
-from gantool.lib.labelled import LabelledImages, class_folders
+from gantool.lib.labelled import LabelledImages
 
 if TYPE_CHECKING:
     from gantool_lapgan.task import DCGAN
@@ -39,7 +38,7 @@ SET_BUDGET = 4 << 30
 def evaluate_diversity(task: DCGAN, networks: dict[str, nn.Module], data: Path, options: Any, context: EvalContext,
                        side: int) -> EvalResult:
     """The rows of the module docstring, at ``side`` px."""
-    from gantool_lapgan.evaluate import draw_samples, shrink
+    from gantool_lapgan.evaluate import draw_samples, pick_real, shrink
 
     others = [flag for flag, given in (("--per-class", options.per_class), ("--neighbours", options.neighbours))
               if given]  # (--parzen with --diversity is refused by the Parzen table)
@@ -55,7 +54,7 @@ def evaluate_diversity(task: DCGAN, networks: dict[str, nn.Module], data: Path, 
     count = min(options.count, len(real_images))
     if count < 2:
         raise InputError(f"'{data}' has {len(real_images)} image(s); --diversity needs at least 2")
-    real = shrink(_first_or_random(real_images, data, count, options.seed), side)
+    real = shrink(pick_real(real_images, data, count, options.seed), side)
     samples = shrink(draw_samples(task, networks, count, options.seed, context.device), side)
     seeds = [options.seed + offset for offset in range(PAIR_SEEDS)]
     rows: list[dict[str, Any]] = []
@@ -77,10 +76,3 @@ def evaluate_diversity(task: DCGAN, networks: dict[str, nn.Module], data: Path, 
         notes.insert(0, f"N lowered to {count}: '{data}' has {len(real_images)} images")
     return EvalResult(rows=rows, columns=columns, label="set", notes=notes)
 
-
-def _first_or_random(images: LabelledImages, data: Path, count: int, seed: int) -> Tensor:
-    """A flat folder's first ``count`` images (sorted); with class sub-folders, ``count`` at random (``seed``)."""
-    if not class_folders(data):
-        return images.stack(count, 0)
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count].tolist()
-    return torch.stack([images.image(i) for i in order])

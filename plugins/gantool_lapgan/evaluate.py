@@ -145,14 +145,19 @@ def _per_class_rows(task: DCGAN, networks: dict[str, nn.Module], data: Path, cou
     return rows
 
 
-def _real_sets(real: LabelledImages, data: Path, count: int, seed: int) -> tuple[Tensor, Tensor]:
-    """The reference and floor sets: the first 2N images of a flat folder (sorted); with class sub-folders, 2N
-    drawn at random (``seed``), so that both sets hold every class rather than the first class or two."""
+def pick_real(real: LabelledImages, data: Path, count: int, seed: int) -> Tensor:
+    """``count`` images: a flat folder's first (sorted); with class sub-folders, drawn at random (``seed``), so
+    that they hold every class rather than the first class or two."""
     if not class_folders(data):
-        return real.stack(count, 0), real.stack(count, count)
-    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:2 * count].tolist()
-    return (torch.stack([real.image(i) for i in order[:count]]),
-            torch.stack([real.image(i) for i in order[count:]]))
+        return real.stack(count, 0)
+    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:count].tolist()
+    return torch.stack([real.image(i) for i in order])
+
+
+def _real_sets(real: LabelledImages, data: Path, count: int, seed: int) -> tuple[Tensor, Tensor]:
+    """The reference and floor sets: the two halves of :func:`pick_real`'s 2N images."""
+    both = pick_real(real, data, 2 * count, seed)
+    return both[:count], both[count:]
 
 
 def _upsampler_sets(task: DCGAN, networks: dict[str, nn.Module], real: Tensor, seed: int,
